@@ -1,0 +1,50 @@
+#include "core/secret.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include <ostream>
+
+namespace tokenbroker {
+
+secret& secret::operator=(const secret& other) {
+  if (this != &other) {
+    wipe();
+    value_ = other.value_;
+  }
+  return *this;
+}
+
+secret& secret::operator=(secret&& other) noexcept {
+  if (this != &other) {
+    wipe();
+    value_ = std::move(other.value_);
+    other.value_.clear();
+  }
+  return *this;
+}
+
+secret::~secret() { wipe(); }
+
+void secret::wipe() noexcept {
+  if (!value_.empty()) OPENSSL_cleanse(value_.data(), value_.size());
+  value_.clear();
+}
+
+std::string secret::fingerprint() const {
+  if (value_.empty()) return "none";
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(value_.data()), value_.size(), digest);
+  return fmt::format("sha256:{:02x}{:02x}{:02x}{:02x}", digest[0], digest[1], digest[2], digest[3]);
+}
+
+bool operator==(const secret& a, const secret& b) noexcept {
+  if (a.value_.size() != b.value_.size()) return false;
+  return a.value_.empty() || CRYPTO_memcmp(a.value_.data(), b.value_.data(), a.value_.size()) == 0;
+}
+
+std::ostream& operator<<(std::ostream& os, const secret& s) {
+  return os << "<secret " << s.fingerprint() << ">";
+}
+
+}  // namespace tokenbroker

@@ -1,0 +1,46 @@
+// A secret value (token, refresh token, client secret, password) that cannot be logged by mistake:
+// formatting it prints a short fingerprint, and the value is only reachable through reveal().
+#pragma once
+
+#include <fmt/format.h>
+
+#include <iosfwd>
+#include <string>
+#include <string_view>
+
+namespace tokenbroker {
+
+class secret {
+ public:
+  secret() = default;
+  explicit secret(std::string value) : value_(std::move(value)) {}
+  secret(const secret&) = default;
+  secret(secret&&) noexcept = default;
+  secret& operator=(const secret&);
+  secret& operator=(secret&&) noexcept;
+  ~secret();
+
+  /// The raw value, for the wire and for encryption only. Grep for reveal() to audit uses.
+  const std::string& reveal() const noexcept { return value_; }
+  bool empty() const noexcept { return value_.empty(); }
+  /// "sha256:1a2b3c4d": identifies the value in logs without disclosing it. "none" when empty.
+  std::string fingerprint() const;
+
+  /// Constant-time comparison.
+  friend bool operator==(const secret& a, const secret& b) noexcept;
+
+ private:
+  void wipe() noexcept;
+  std::string value_;
+};
+
+std::ostream& operator<<(std::ostream& os, const secret& s);
+
+}  // namespace tokenbroker
+
+template <>
+struct fmt::formatter<tokenbroker::secret> : fmt::formatter<std::string_view> {
+  auto format(const tokenbroker::secret& s, format_context& ctx) const {
+    return fmt::formatter<std::string_view>::format("<secret " + s.fingerprint() + ">", ctx);
+  }
+};

@@ -1,0 +1,152 @@
+#include "http/client.hpp"
+
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <stdexcept>
+
+#include "core/log.hpp"
+#include "core/time.hpp"
+
+namespace tokenbroker::http {
+
+connection::connection(net::any_io_executor ex, ssl::context& ctx, bool tls, std::string origin)
+    : stream_(beast::tcp_stream(std::move(ex)), ctx), tls_(tls), origin_(std::move(origin)) {}
+
+bool connection::looks_alive() {
+  auto& sock = tcp().socket();
+  if (!sock.is_open()) return false;
+  char byte;
+  ssize_t n = ::recv(sock.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  // 0: orderly close by the peer; >0: unexpected bytes on an idle connection; -1/EAGAIN: alive.
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+error io_error(const boost::system::error_code& ec, std::string_view what) {
+  std::string msg = std::string(what) + ": " + ec.message();
+  if (ec == beast::error::timeout || ec == net::error::timed_out)
+    return make_error(errc::timeout, std::string(what) + ": deadline passed");
+  if (ec.category() == net::error::get_ssl_category() ||
+      ec.category() == net::ssl::error::get_stream_category())
+    return make_error(errc::tls, msg);
+  return make_error(errc::transport, msg);
+}
+
+awaitable<result<void>> connect_stream(ssl::stream<beast::tcp_stream>& stream, const url& u,
+                                       steady_clock::time_point deadline, bool verify) {
+  auto ex = co_await net::this_coro::executor;
+  tcp::resolver resolver(ex);
+  auto [rec, endpoints] =
+      co_await resolver.async_resolve(u.host, std::to_string(u.port), use_tuple);
+  if (rec) co_return io_error(rec, "resolve " + u.host);
+  auto& lowest = beast::get_lowest_layer(stream);
+  lowest.expires_at(deadline);
+  auto [cec, ep] = co_await lowest.async_connect(endpoints, use_tuple);
+  if (cec) co_return io_error(cec, "connect to " + u.host_header());
+  lowest.socket().set_option(tcp::no_delay(true));
+  if (u.tls()) {
+    // SNI, then verify the certificate chain and that it names the host we dialled.
+    if (!SSL_set_tlsext_host_name(stream.native_handle(), u.host.c_str()))
+      co_return make_error(errc::tls, "cannot set SNI for " + u.host);
+    if (verify) {
+      stream.set_verify_mode(ssl::verify_peer);
+      stream.set_verify_callback(ssl::host_name_verification(u.host));
+    } else {
+      stream.set_verify_mode(ssl::verify_none);  // loopback only, by explicit configuration
+    }
+    auto [hec] = co_await stream.async_handshake(ssl::stream_base::client, use_tuple);
+    if (hec) co_return io_error(hec, "TLS handshake with " + u.host_header());
+  }
+  co_return result<void>{};
+}
+
+client::client(net::any_io_executor ex, client_options options)
+    : ex_(std::move(ex)),
+      options_(std::move(options)),
+      ctx_(ssl::context::tls_client),
+      insecure_ctx_(ssl::context::tls_client) {
+  ctx_.set_default_verify_paths();
+  ctx_.set_verify_mode(ssl::verify_peer);
+  ctx_.set_options(ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  if (!options_.ca_file.empty()) {
+    boost::system::error_code ec;
+    ctx_.load_verify_file(options_.ca_file, ec);
+    if (ec)
+      throw std::runtime_error("cannot load CA file " + options_.ca_file + ": " + ec.message());
+  }
+  insecure_ctx_.set_verify_mode(ssl::verify_none);
+}
+
+awaitable<result<connection_ptr>> client::acquire(const url& base,
+                                                  steady_clock::time_point deadline) {
+  auto key = base.origin();
+  if (auto it = idle_.find(key); it != idle_.end()) {
+    auto now = steady_clock::now();
+    while (!it->second.empty()) {
+      connection_ptr c = std::move(it->second.back());
+      it->second.pop_back();
+      if (now - c->idle_since_ < options_.idle_timeout && c->looks_alive()) {
+        c->reused_ = true;
+        co_return c;
+      }
+    }
+  }
+  bool verify = options_.verify_tls || !base.loopback();
+  auto c = std::make_unique<connection>(ex_, verify ? ctx_ : insecure_ctx_, base.tls(), key);
+  auto r = co_await connect_stream(c->tls_stream(), base, deadline, verify);
+  if (!r) co_return r.error();
+  co_return c;
+}
+
+void client::release(connection_ptr conn) {
+  auto& idle = idle_[conn->origin()];
+  if (idle.size() >= options_.max_idle_per_origin) return;
+  conn->idle_since_ = steady_clock::now();
+  conn->tcp().expires_never();
+  idle.push_back(std::move(conn));
+}
+
+awaitable<result<response>> client::send(const url& base, request req,
+                                         std::chrono::milliseconds timeout) {
+  auto deadline = steady_clock::now() + timeout;
+  req.set(field::host, base.host_header());
+  if (!req.has_content_length() && (req.body().size() > 0 || req.method() == verb::post ||
+                                    req.method() == verb::put || req.method() == verb::patch))
+    req.prepare_payload();
+  req.keep_alive(true);
+
+  // A request goes out at most once on a connection that might have been closed under us only if
+  // it is idempotent; token-endpoint POSTs are never replayed here (a rotated refresh token sent
+  // twice would kill the grant), so the caller's retry policy decides.
+  bool idempotent = req.method() == verb::get || req.method() == verb::head ||
+                    req.method() == verb::put || req.method() == verb::delete_ ||
+                    req.method() == verb::options;
+  for (int attempt = 0;; ++attempt) {
+    auto conn = co_await acquire(base, deadline);
+    if (!conn) co_return conn.error();
+    auto& c = *conn.value();
+    c.expires_at(deadline);
+    auto wec = co_await c.write(req);
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.body_limit(options_.max_response_body);
+    parser.header_limit(64 * 1024);
+    boost::system::error_code rec = wec;
+    if (!wec) rec = co_await c.read(parser);
+    if (rec) {
+      bool stale = c.reused() && (rec == bhttp::error::end_of_stream || rec == net::error::eof ||
+                                  rec == net::error::connection_reset || rec == net::error::broken_pipe);
+      if (stale && attempt == 0 && (idempotent || wec)) continue;
+      if (rec == bhttp::error::body_limit)
+        co_return make_error(errc::malformed, "answer from " + base.host_header() +
+                                                  " exceeds the body limit");
+      co_return io_error(rec, std::string(wec ? "send to " : "read from ") + base.host_header());
+    }
+    auto res = parser.release();
+    if (res.keep_alive() && !res.need_eof()) release(std::move(conn.value()));
+    co_return res;
+  }
+}
+
+}  // namespace tokenbroker::http

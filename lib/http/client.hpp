@@ -1,0 +1,122 @@
+// Outbound HTTP/1.1 over TCP or TLS, with deadlines, verified TLS and a keep-alive pool.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "http/beast.hpp"
+#include "http/url.hpp"
+
+namespace tokenbroker::http {
+
+struct client_options {
+  std::string ca_file;     // extra trusted CAs (PEM) on top of the system store; empty for none
+  bool verify_tls = true;  // false is honoured for loopback URLs only
+  std::chrono::milliseconds connect_timeout{std::chrono::seconds{5}};
+  std::size_t max_response_body = 8 * 1024 * 1024;
+  std::size_t max_idle_per_origin = 16;
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds{15}};
+};
+
+/// One open connection to an origin, plain or TLS. Owned by whoever acquired it.
+class connection {
+ public:
+  connection(net::any_io_executor ex, ssl::context& ctx, bool tls, std::string origin);
+
+  bool tls() const noexcept { return tls_; }
+  const std::string& origin() const noexcept { return origin_; }
+  beast::tcp_stream& tcp() noexcept { return stream_.next_layer(); }
+  ssl::stream<beast::tcp_stream>& tls_stream() noexcept { return stream_; }
+  /// True when this connection was used before (a stale keep-alive is possible).
+  bool reused() const noexcept { return reused_; }
+
+  /// Writes a serializer-compatible message with the stream's current deadline.
+  template <class Message>
+  awaitable<boost::system::error_code> write(Message& msg) {
+    auto [ec, n] = tls_ ? co_await bhttp::async_write(stream_, msg, use_tuple)
+                        : co_await bhttp::async_write(stream_.next_layer(), msg, use_tuple);
+    co_return ec;
+  }
+  /// Reads into a parser (header or whole message) with the stream's current deadline.
+  template <class Parser>
+  awaitable<boost::system::error_code> read(Parser& parser, bool header_only = false) {
+    boost::system::error_code ec;
+    std::size_t n = 0;
+    if (header_only)
+      std::tie(ec, n) = tls_ ? co_await bhttp::async_read_header(stream_, buffer_, parser, use_tuple)
+                             : co_await bhttp::async_read_header(stream_.next_layer(), buffer_,
+                                                                 parser, use_tuple);
+    else
+      std::tie(ec, n) = tls_ ? co_await bhttp::async_read(stream_, buffer_, parser, use_tuple)
+                             : co_await bhttp::async_read(stream_.next_layer(), buffer_, parser,
+                                                          use_tuple);
+    co_return ec;
+  }
+  /// Reads some body bytes into a buffer_body parser.
+  template <class Parser>
+  awaitable<boost::system::error_code> read_some(Parser& parser) {
+    auto [ec, n] = tls_ ? co_await bhttp::async_read_some(stream_, buffer_, parser, use_tuple)
+                        : co_await bhttp::async_read_some(stream_.next_layer(), buffer_, parser,
+                                                          use_tuple);
+    co_return ec;
+  }
+  void expires_at(steady_clock::time_point t) { tcp().expires_at(t); }
+  /// Non-blocking check that the peer has not closed an idle connection.
+  bool looks_alive();
+
+ private:
+  friend class client;
+
+  ssl::stream<beast::tcp_stream> stream_;
+  beast::flat_buffer buffer_;
+  bool tls_;
+  bool reused_ = false;
+  std::string origin_;
+  steady_clock::time_point idle_since_{};
+};
+
+using connection_ptr = std::unique_ptr<connection>;
+
+/// Maps a failed I/O to an error: timeouts, TLS failures and the rest (transport).
+error io_error(const boost::system::error_code& ec, std::string_view what);
+
+class client {
+ public:
+  /// Throws std::runtime_error when `ca_file` cannot be loaded.
+  client(net::any_io_executor ex, client_options options);
+
+  /// Sends `req` to the origin of `base` and reads the whole answer. Sets Host and Content-Length
+  /// (target and method are the caller's). The whole exchange must finish within `timeout`.
+  awaitable<result<response>> send(const url& base, request req,
+                                   std::chrono::milliseconds timeout);
+
+  /// A connection to `base`'s origin: an idle pooled one if alive, else a new one (TCP connect,
+  /// then TLS with SNI and host-name verification), by `deadline`.
+  awaitable<result<connection_ptr>> acquire(const url& base, steady_clock::time_point deadline);
+  /// Returns a connection whose last exchange ended cleanly with keep-alive, for reuse.
+  void release(connection_ptr conn);
+
+  const client_options& options() const noexcept { return options_; }
+  ssl::context& tls_context() noexcept { return ctx_; }
+  net::any_io_executor get_executor() const { return ex_; }
+
+ private:
+  net::any_io_executor ex_;
+  client_options options_;
+  ssl::context ctx_;
+  ssl::context insecure_ctx_;
+  std::map<std::string, std::vector<connection_ptr>> idle_;
+};
+
+/// Opens a TCP connection to `u`'s host and port by `deadline`; for TLS URLs, also runs the
+/// handshake with SNI and host-name verification (skipped only when `verify` is false, which the
+/// configuration allows for loopback URLs). Used by `client` and the WebSocket client.
+awaitable<result<void>> connect_stream(ssl::stream<beast::tcp_stream>& stream, const url& u,
+                                       steady_clock::time_point deadline, bool verify = true);
+
+}  // namespace tokenbroker::http
