@@ -1,0 +1,384 @@
+#include "broker/credential.hpp"
+
+#include "core/log.hpp"
+#include "core/spawn.hpp"
+
+namespace tokenbroker::broker {
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+
+double seconds_since(steady_clock::time_point t0) {
+  return std::chrono::duration<double>(steady_clock::now() - t0).count();
+}
+
+sys_seconds sys_now() { return std::chrono::floor<std::chrono::seconds>(system_clock::now()); }
+
+// Tokens are handed out only with this much validity left, so a token is never expired by the
+// time a caller uses it: min(1 s, lifetime / 8).
+milliseconds safety_margin(const token_bundle& b) {
+  auto lifetime = duration_cast<milliseconds>(b.expires_at - b.obtained_at);
+  return std::clamp(lifetime / 8, milliseconds{50}, milliseconds{1000});
+}
+
+}  // namespace
+
+std::string_view to_string(cred_state s) noexcept {
+  switch (s) {
+    case cred_state::fresh: return "fresh";
+    case cred_state::refreshing: return "refreshing";
+    case cred_state::stale: return "stale";
+    case cred_state::expired: return "expired";
+    case cred_state::needs_grant: return "needs_grant";
+    case cred_state::error: return "error";
+  }
+  return "error";
+}
+
+credential::credential(net::any_io_executor ex, credential_options options,
+                       std::unique_ptr<provider> p, store::state_store& store,
+                       metrics::registry& metrics, std::uint64_t seed)
+    : ex_(ex),
+      options_(std::move(options)),
+      provider_(std::move(p)),
+      store_(store),
+      metrics_(metrics),
+      rng_(seed),
+      loop_timer_(ex) {
+  metrics_.credential_state(options_.name, to_string(state_));
+}
+
+credential::~credential() { provider_->stop(); }
+
+void credential::start() { spawn_logged(ex_, "credential " + options_.name, run()); }
+
+void credential::stop() {
+  stopped_ = true;
+  provider_->stop();
+  wake_loop();
+  notify_waiters();
+}
+
+bool credential::valid_for(milliseconds d) const {
+  if (!bundle_ || bundle_->access_token.empty() || invalidated_) return false;
+  auto need = d + safety_margin(*bundle_);
+  // Both clocks must agree: the monotonic anchor survives wall-clock jumps, the wall clock
+  // notices time spent suspended (when the monotonic clock stands still).
+  return steady_clock::now() + need < expires_steady_ &&
+         system_clock::now() + need < bundle_->expires_at;
+}
+
+bool credential::ready() const { return valid_for(milliseconds{0}); }
+
+credential::action credential::next_action() const {
+  if (fatal_ || stopped_) return action::idle;
+  if (prefer_grant_ && provider_->can_grant()) return action::grant;
+  bool refresh_expired = bundle_ && bundle_->refresh_expires_at &&
+                         *bundle_->refresh_expires_at <= system_clock::now();
+  if (bundle_ && bundle_->has_refresh_token() && !grant_dead_ && !refresh_expired &&
+      provider_->uses_refresh_token())
+    return action::refresh;
+  if (provider_->can_grant()) return action::grant;
+  return action::idle;
+}
+
+void credential::update_state() {
+  cred_state s;
+  bool valid = valid_for(milliseconds{0});
+  if (fatal_) s = cred_state::error;
+  else if (in_flight_) s = cred_state::refreshing;
+  else if (next_action() == action::idle) s = cred_state::needs_grant;
+  else if (!valid) s = cred_state::expired;
+  else if (backoff_.attempts() > 0 || steady_clock::now() >= next_attempt_) s = cred_state::stale;
+  else s = cred_state::fresh;
+  if (s != state_) {
+    log::debug("credential {}: {} -> {}", options_.name, to_string(state_), to_string(s));
+    state_ = s;
+    metrics_.credential_state(options_.name, to_string(s));
+  }
+}
+
+void credential::schedule_next() {
+  if (!bundle_) {
+    next_attempt_ = steady_clock::now();
+    return;
+  }
+  auto now = steady_clock::now();
+  auto lifetime = duration_cast<milliseconds>(bundle_->expires_at - bundle_->obtained_at);
+  auto remaining = duration_cast<milliseconds>(expires_steady_ - now);
+  next_attempt_ = now + refresh_delay(options_.policy, lifetime, remaining, rng_);
+}
+
+void credential::wake_loop() { loop_timer_.cancel(); }
+
+void credential::notify_waiters() {
+  for (auto* t : waiters_) t->cancel();
+}
+
+awaitable<bool> credential::wait_for_change(steady_clock::time_point deadline) {
+  net::steady_timer t(ex_, deadline);
+  waiters_.push_back(&t);
+  auto it = std::prev(waiters_.end());
+  auto [ec] = co_await t.async_wait(use_tuple);
+  waiters_.erase(it);
+  co_return ec == net::error::operation_aborted;
+}
+
+std::chrono::seconds credential::retry_after_hint() const {
+  auto wait = duration_cast<std::chrono::seconds>(next_attempt_ - steady_clock::now());
+  return std::max(wait + std::chrono::seconds{1}, std::chrono::seconds{1});
+}
+
+awaitable<void> credential::do_load() {
+  auto r = co_await store_.load(options_.name);
+  if (!r) {
+    last_error_ = "saved state unusable: " + r.error().message;
+    log::error("credential {}: {}", options_.name, last_error_);
+  } else if (*r) {
+    bundle_ = std::move(**r);
+    expires_steady_ = steady_clock::now() + (bundle_->expires_at - system_clock::now());
+    log::info("credential {}: restored saved token {}, valid until {}", options_.name,
+              bundle_->access_token, format_timestamp(bundle_->expires_at));
+    if (!bundle_->access_token.empty()) metrics_.token_expiry(
+        options_.name, static_cast<double>(bundle_->expires_at.time_since_epoch().count()));
+  } else if (auto seeded = provider_->seed()) {
+    bundle_ = std::move(*seeded);
+    expires_steady_ = steady_clock::now();
+  }
+  schedule_next();
+  update_state();
+}
+
+awaitable<void> credential::run() {
+  co_await do_load();
+  while (!stopped_) {
+    auto now = steady_clock::now();
+    auto a = next_action();
+    if (a != action::idle && next_attempt_ <= now) {
+      co_await do_attempt(a);
+      continue;
+    }
+    auto until = now + options_.check_interval;
+    if (a != action::idle) until = std::min(until, next_attempt_);
+    if (valid_for(milliseconds{0})) until = std::min(until, expires_steady_);
+    auto sys_before = system_clock::now();
+    loop_timer_.expires_at(until);
+    co_await loop_timer_.async_wait(use_tuple);
+    // A suspend (the monotonic clock stood still) or a wall-clock change shows as a gap between
+    // the two clocks; re-anchor the expiry on the earlier of the two readings.
+    auto drift = (system_clock::now() - sys_before) - (steady_clock::now() - now);
+    if (bundle_ && (drift > std::chrono::seconds{2} || drift < -std::chrono::seconds{2})) {
+      log::warn("credential {}: wall clock moved {}s against the monotonic clock (suspend or "
+                "clock change); re-checking the token",
+                options_.name, duration_cast<std::chrono::seconds>(drift).count());
+      auto anchor = steady_clock::now() + (bundle_->expires_at - system_clock::now());
+      expires_steady_ = std::min(expires_steady_, anchor);
+      if (backoff_.attempts() == 0 && !in_flight_) schedule_next();
+    }
+    update_state();
+    notify_waiters();  // expiry or state changes matter to waiters
+  }
+}
+
+awaitable<void> credential::do_attempt(action a) {
+  in_flight_ = true;
+  update_state();
+  auto t0 = steady_clock::now();
+  if (a == action::refresh) {
+    auto r = co_await provider_->refresh(*bundle_);
+    if (!r) {
+      on_failure(r.error(), a, seconds_since(t0));
+    } else if (*r) {
+      co_await adopt(std::move(**r), "success", seconds_since(t0));
+    } else {
+      // Privicore's 202 without a body (PROTOCOL.md §5.12): no new token is known. Keep serving
+      // the current one while valid; re-grant when we can, else retry the refresh later.
+      metrics_.refresh(options_.name, "accepted_without_token", seconds_since(t0));
+      last_error_ = "refresh accepted (202) without a new token";
+      last_attempt_ok_ = false;
+      if (provider_->can_grant()) {
+        log::warn("credential {}: refresh answered 202 without a token; re-granting",
+                  options_.name);
+        prefer_grant_ = true;
+        next_attempt_ = steady_clock::now();
+      } else {
+        auto delay = backoff_.next(rng_);
+        log::warn("credential {}: refresh answered 202 without a token and no login is "
+                  "configured; retrying the refresh in {} ms",
+                  options_.name, delay.count());
+        next_attempt_ = steady_clock::now() + delay;
+      }
+    }
+  } else {
+    auto r = co_await provider_->grant();
+    if (r) co_await adopt(std::move(*r), "grant", seconds_since(t0));
+    else on_failure(r.error(), a, seconds_since(t0));
+  }
+  in_flight_ = false;
+  ++generation_;
+  update_state();
+  notify_waiters();
+}
+
+awaitable<void> credential::adopt(token_bundle b, std::string_view result, double seconds) {
+  // A refresh answer without a refresh token keeps the current one (PROTOCOL.md §5.12, RFC 6749
+  // §6): only a grant starts from scratch.
+  if (!b.has_refresh_token() && bundle_ && result == "success") {
+    b.refresh_token = bundle_->refresh_token;
+    if (!b.refresh_expires_at) b.refresh_expires_at = bundle_->refresh_expires_at;
+  }
+  // Persist before anyone can see the new token: a crash after this point loses nothing.
+  auto saved = co_await store_.save(options_.name, b);
+  if (!saved) {
+    log::error("credential {}: cannot persist the new token: {}", options_.name,
+               saved.error().message);
+  }
+  expires_steady_ = steady_clock::now() + (b.expires_at - system_clock::now());
+  bundle_ = std::move(b);
+  invalidated_ = grant_dead_ = fatal_ = prefer_grant_ = false;
+  last_attempt_ok_ = true;
+  backoff_.reset();
+  last_refresh_at_ = sys_now();
+  last_error_ = saved ? std::string{} : "new token not persisted: " + saved.error().message;
+  metrics_.refresh(options_.name, result, seconds);
+  metrics_.token_expiry(options_.name,
+                        static_cast<double>(bundle_->expires_at.time_since_epoch().count()));
+  schedule_next();
+  log::info("credential {}: {} -> token {} valid until {}", options_.name, result,
+            bundle_->access_token, format_timestamp(bundle_->expires_at));
+}
+
+void credential::on_failure(const error& e, action a, double seconds) {
+  last_error_ = e.describe();
+  last_attempt_ok_ = false;
+  auto cls = classify(e);
+  auto now = steady_clock::now();
+  if (cls == failure_class::grant_dead && a == action::refresh) {
+    metrics_.refresh(options_.name, "refresh_token_rejected", seconds);
+    grant_dead_ = true;
+    next_attempt_ = now;
+    log::warn("credential {}: refresh token refused ({}); {}", options_.name, e.describe(),
+              provider_->can_grant() ? "re-granting" : "needs a new grant (tokenbrokerctl login)");
+    return;
+  }
+  if (cls == failure_class::retry) {
+    metrics_.refresh(options_.name, "retry", seconds);
+    auto delay = backoff_.next(rng_, duration_cast<milliseconds>(e.retry_after));
+    next_attempt_ = now + delay;
+    log::warn("credential {}: {} failed ({}); retrying in {} ms", options_.name,
+              a == action::refresh ? "refresh" : "grant", e.describe(), delay.count());
+    return;
+  }
+  metrics_.refresh(options_.name, "error", seconds);
+  fatal_ = true;
+  log::error("credential {}: {} failed ({}); not retrying until forced or reconfigured",
+             options_.name, a == action::refresh ? "refresh" : "grant", e.describe());
+}
+
+awaitable<result<served_token>> credential::get_token(std::chrono::seconds min_valid,
+                                                      milliseconds wait) {
+  if (bundle_ && !bundle_->access_token.empty() &&
+      bundle_->expires_at - bundle_->obtained_at <= min_valid) {
+    metrics_.token_request(options_.name, "bad_request");
+    co_return make_error(errc::invalid_argument,
+                         "min_valid exceeds the lifetime of this provider's tokens");
+  }
+  auto deadline = steady_clock::now() + wait;
+  for (bool waited = false;; waited = true) {
+    if (valid_for(min_valid)) {
+      metrics_.token_request(options_.name, "ok");
+      co_return served_token{bundle_->access_token, bundle_->token_type, bundle_->scope,
+                             bundle_->expires_at};
+    }
+    auto a = next_action();
+    bool hopeless = stopped_ || (!in_flight_ && a == action::idle) ||
+                    (waited && !in_flight_ && steady_clock::now() < next_attempt_) ||
+                    waiters_.size() >= options_.max_waiters;
+    if (!hopeless && !in_flight_ && backoff_.attempts() == 0 &&
+        next_attempt_ > steady_clock::now()) {
+      next_attempt_ = steady_clock::now();  // a caller needs a fresher token: refresh now
+      wake_loop();
+    }
+    if (hopeless || !co_await wait_for_change(deadline)) {
+      metrics_.token_request(options_.name, "unavailable");
+      auto e = make_error(errc::unavailable,
+                          state_ == cred_state::needs_grant
+                              ? "credential needs a new grant: run tokenbrokerctl login " +
+                                    options_.name
+                              : "no valid token" +
+                                    (last_error_.empty() ? "" : " (last error: " + last_error_ + ")"));
+      e.retry_after = retry_after_hint();
+      co_return e;
+    }
+  }
+}
+
+awaitable<result<void>> credential::force_refresh(milliseconds wait) {
+  fatal_ = false;
+  if (next_action() == action::idle) {
+    fatal_ = state_ == cred_state::error;
+    co_return make_error(errc::unavailable, "credential needs a new grant: run tokenbrokerctl "
+                                            "login " + options_.name);
+  }
+  auto gen = generation_;
+  if (!in_flight_) {
+    backoff_.reset();
+    next_attempt_ = steady_clock::now();
+    wake_loop();
+  }
+  auto deadline = steady_clock::now() + wait;
+  while (generation_ == gen) {
+    if (!co_await wait_for_change(deadline) && generation_ == gen)
+      co_return make_error(errc::timeout, "refresh still in flight");
+  }
+  if (!last_attempt_ok_) co_return make_error(errc::unavailable, last_error_);
+  co_return result<void>{};
+}
+
+awaitable<result<void>> credential::login(const login_input& input) {
+  if (in_flight_) co_return make_error(errc::unavailable, "a refresh is in flight; try again");
+  in_flight_ = true;
+  update_state();
+  auto t0 = steady_clock::now();
+  auto r = co_await provider_->login(input);
+  if (r) {
+    co_await adopt(std::move(*r), "login", seconds_since(t0));
+  } else {
+    last_error_ = "login failed: " + r.error().describe();
+    metrics_.refresh(options_.name, "login_failed", seconds_since(t0));
+  }
+  in_flight_ = false;
+  ++generation_;
+  update_state();
+  notify_waiters();
+  wake_loop();
+  if (!r) co_return r.error();
+  co_return result<void>{};
+}
+
+void credential::invalidate(const secret& token) {
+  if (!bundle_ || invalidated_ || !(bundle_->access_token == token)) return;
+  log::warn("credential {}: upstream refused token {}; refreshing", options_.name, token);
+  invalidated_ = true;
+  if (!in_flight_ && backoff_.attempts() == 0) next_attempt_ = steady_clock::now();
+  wake_loop();
+  update_state();
+}
+
+credential_status credential::status() const {
+  credential_status s;
+  s.name = options_.name;
+  s.provider = options_.provider_name;
+  s.state = state_;
+  if (bundle_ && !bundle_->access_token.empty()) s.expires_at = bundle_->expires_at;
+  if (next_action() != action::idle) {
+    auto delta = duration_cast<std::chrono::seconds>(next_attempt_ - steady_clock::now());
+    s.refresh_at = sys_now() + std::max(delta, std::chrono::seconds{0});
+  }
+  s.last_refresh_at = last_refresh_at_;
+  s.last_error = last_error_;
+  return s;
+}
+
+}  // namespace tokenbroker::broker

@@ -1,0 +1,127 @@
+// One credential: holds its token, refreshes it ahead of expiry from a single loop (so any number
+// of callers cause at most one refresh or grant at a time), and answers callers.
+#pragma once
+
+#include <list>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+
+#include "broker/provider.hpp"
+#include "broker/schedule.hpp"
+#include "broker/token.hpp"
+#include "core/asio.hpp"
+#include "core/backoff.hpp"
+#include "core/error.hpp"
+#include "metrics/metrics.hpp"
+#include "store/store.hpp"
+
+namespace tokenbroker::broker {
+
+enum class cred_state { fresh, refreshing, stale, expired, needs_grant, error };
+std::string_view to_string(cred_state s) noexcept;
+
+/// A token as handed to a caller.
+struct served_token {
+  secret access_token;
+  std::string token_type;
+  std::string scope;
+  sys_seconds expires_at;
+};
+
+/// What /v1/credentials shows; never a secret.
+struct credential_status {
+  std::string name;
+  std::string provider;
+  cred_state state = cred_state::needs_grant;
+  std::optional<sys_seconds> expires_at;
+  std::optional<sys_seconds> refresh_at;
+  std::optional<sys_seconds> last_refresh_at;
+  std::string last_error;
+};
+
+struct credential_options {
+  std::string name;
+  std::string provider_name;
+  schedule_policy policy;
+  std::size_t max_waiters = 16384;
+  std::chrono::milliseconds check_interval{std::chrono::seconds{15}};  // notices clock jumps
+};
+
+class credential {
+ public:
+  credential(net::any_io_executor ex, credential_options options, std::unique_ptr<provider> p,
+             store::state_store& store, metrics::registry& metrics, std::uint64_t seed);
+  ~credential();
+
+  /// Loads persisted state and starts the refresh loop.
+  void start();
+  /// Stops the loop and wakes every waiter (they get errc::unavailable).
+  void stop();
+
+  /// A token valid for at least `min_valid` more. A caller holding a valid token never waits;
+  /// otherwise it waits, at most `wait`, for the refresh or grant in flight. Errors:
+  /// errc::unavailable (with retry_after) when no valid token can be had in time,
+  /// errc::invalid_argument when `min_valid` exceeds what the provider issues.
+  awaitable<result<served_token>> get_token(std::chrono::seconds min_valid,
+                                            std::chrono::milliseconds wait);
+  /// Forces one refresh (or joins the one in flight) and waits at most `wait` for its outcome.
+  awaitable<result<void>> force_refresh(std::chrono::milliseconds wait);
+  /// Runs an interactive grant (tokenbrokerctl login); on success the credential lives on the
+  /// new grant's refresh token.
+  awaitable<result<void>> login(const login_input& input);
+  /// The upstream refused `token`: stop serving it (if still current) and refresh at once.
+  void invalidate(const secret& token);
+
+  credential_status status() const;
+  /// True while a token valid right now is held.
+  bool ready() const;
+  const std::string& name() const noexcept { return options_.name; }
+  provider& get_provider() noexcept { return *provider_; }
+
+ private:
+  enum class action { refresh, grant, idle };
+
+  awaitable<void> run();
+  awaitable<void> do_load();
+  awaitable<void> do_attempt(action a);
+  awaitable<void> adopt(token_bundle b, std::string_view result, double seconds);
+  void on_failure(const error& e, action a, double seconds);
+  action next_action() const;
+  bool valid_for(std::chrono::milliseconds d) const;
+  void schedule_next();
+  void update_state();
+  void wake_loop();
+  void notify_waiters();
+  awaitable<bool> wait_for_change(steady_clock::time_point deadline);
+  std::chrono::seconds retry_after_hint() const;
+
+  net::any_io_executor ex_;
+  credential_options options_;
+  std::unique_ptr<provider> provider_;
+  store::state_store& store_;
+  metrics::registry& metrics_;
+  std::mt19937_64 rng_;
+  backoff backoff_;
+
+  std::optional<token_bundle> bundle_;
+  steady_clock::time_point expires_steady_{};  // expiry anchored on the monotonic clock
+  bool invalidated_ = false;                   // current access token refused upstream
+  bool grant_dead_ = false;                    // refresh token refused or expired
+  bool fatal_ = false;                         // stop retrying until forced
+  bool prefer_grant_ = false;                  // a refresh was accepted without a token
+  bool last_attempt_ok_ = false;
+  bool in_flight_ = false;
+  bool stopped_ = false;
+  cred_state state_ = cred_state::needs_grant;
+  steady_clock::time_point next_attempt_{};
+  std::optional<sys_seconds> last_refresh_at_;
+  std::string last_error_;
+  std::uint64_t generation_ = 0;  // bumped when an attempt ends
+
+  net::steady_timer loop_timer_;
+  std::list<net::steady_timer*> waiters_;
+};
+
+}  // namespace tokenbroker::broker

@@ -1,0 +1,20 @@
+// Reading secret files with the permission checks a token broker owes its users.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "core/secret.hpp"
+
+namespace tokenbroker::config {
+
+struct secret_read {
+  std::optional<secret> value;  // nullopt: unusable, see problem
+  std::string problem;          // why it failed, or a warning when value is set
+};
+
+/// Reads `path` (trailing newlines stripped). A file readable or writable by group/others is an
+/// error when `strict`, else a warning. Empty, missing, non-regular or huge files are errors.
+secret_read read_secret_file_checked(const std::string& path, bool strict);
+
+}  // namespace tokenbroker::config

@@ -1,0 +1,86 @@
+#include "metrics/metrics.hpp"
+
+#include <prometheus/text_serializer.h>
+
+namespace tokenbroker::metrics {
+namespace {
+
+prometheus::Histogram::BucketBoundaries latency_buckets() {
+  return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+}
+
+}  // namespace
+
+registry::registry()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      token_requests_(prometheus::BuildCounter()
+                          .Name("tokenbroker_token_requests_total")
+                          .Help("Token requests by credential and result")
+                          .Register(*registry_)),
+      refreshes_(prometheus::BuildCounter()
+                     .Name("tokenbroker_refresh_total")
+                     .Help("Refresh and grant attempts by credential and result")
+                     .Register(*registry_)),
+      refresh_duration_(prometheus::BuildHistogram()
+                            .Name("tokenbroker_refresh_duration_seconds")
+                            .Help("Time spent on refresh and grant calls to the provider")
+                            .Register(*registry_)),
+      expiry_(prometheus::BuildGauge()
+                  .Name("tokenbroker_token_expiry_timestamp_seconds")
+                  .Help("Unix time at which the current access token expires")
+                  .Register(*registry_)),
+      state_(prometheus::BuildGauge()
+                 .Name("tokenbroker_credential_state")
+                 .Help("1 for the credential's current state, 0 for the others")
+                 .Register(*registry_)),
+      proxy_requests_(prometheus::BuildCounter()
+                          .Name("tokenbroker_proxy_requests_total")
+                          .Help("Proxied requests by credential and status code")
+                          .Register(*registry_)),
+      proxy_duration_(prometheus::BuildHistogram()
+                          .Name("tokenbroker_proxy_duration_seconds")
+                          .Help("Time to answer proxied requests")
+                          .Register(*registry_)),
+      upstream_errors_(prometheus::BuildCounter()
+                           .Name("tokenbroker_upstream_errors_total")
+                           .Help("Failed upstream calls by credential and kind")
+                           .Register(*registry_)),
+      build_info_(prometheus::BuildGauge()
+                      .Name("tokenbroker_build_info")
+                      .Help("Build information")
+                      .Register(*registry_)) {
+  build_info_.Add({{"version", TOKENBROKER_VERSION}}).Set(1);
+}
+
+void registry::token_request(const std::string& credential, std::string_view result) {
+  token_requests_.Add({{"credential", credential}, {"result", std::string(result)}}).Increment();
+}
+
+void registry::refresh(const std::string& credential, std::string_view result, double seconds) {
+  refreshes_.Add({{"credential", credential}, {"result", std::string(result)}}).Increment();
+  if (seconds >= 0) refresh_duration_.Add({{"credential", credential}}, latency_buckets()).Observe(seconds);
+}
+
+void registry::token_expiry(const std::string& credential, double unix_seconds) {
+  expiry_.Add({{"credential", credential}}).Set(unix_seconds);
+}
+
+void registry::credential_state(const std::string& credential, std::string_view state) {
+  for (auto s : credential_states)
+    state_.Add({{"credential", credential}, {"state", std::string(s)}}).Set(s == state ? 1 : 0);
+}
+
+void registry::proxy_request(const std::string& credential, int code, double seconds) {
+  proxy_requests_.Add({{"credential", credential}, {"code", std::to_string(code)}}).Increment();
+  proxy_duration_.Add({{"credential", credential}}, latency_buckets()).Observe(seconds);
+}
+
+void registry::upstream_error(const std::string& credential, std::string_view kind) {
+  upstream_errors_.Add({{"credential", credential}, {"kind", std::string(kind)}}).Increment();
+}
+
+std::string registry::render() const {
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+}  // namespace tokenbroker::metrics

@@ -1,0 +1,54 @@
+// Every metric the broker exports, declared in one place (INTERFACE.md "Metrics").
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace tokenbroker::metrics {
+
+class registry {
+ public:
+  registry();
+
+  /// `token_requests_total{credential,result}`: result is ok, unavailable, forbidden, unknown.
+  void token_request(const std::string& credential, std::string_view result);
+  /// `refresh_total{credential,result}` and, for attempts that reached the provider,
+  /// `refresh_duration_seconds{credential}`.
+  void refresh(const std::string& credential, std::string_view result, double seconds);
+  /// `token_expiry_timestamp_seconds{credential}`.
+  void token_expiry(const std::string& credential, double unix_seconds);
+  /// `credential_state{credential,state}`: 1 for `state`, 0 for the others.
+  void credential_state(const std::string& credential, std::string_view state);
+  /// `proxy_requests_total{credential,code}` and `proxy_duration_seconds{credential}`.
+  void proxy_request(const std::string& credential, int code, double seconds);
+  /// `upstream_errors_total{credential,kind}`.
+  void upstream_error(const std::string& credential, std::string_view kind);
+
+  /// Prometheus text exposition format of everything registered.
+  std::string render() const;
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& token_requests_;
+  prometheus::Family<prometheus::Counter>& refreshes_;
+  prometheus::Family<prometheus::Histogram>& refresh_duration_;
+  prometheus::Family<prometheus::Gauge>& expiry_;
+  prometheus::Family<prometheus::Gauge>& state_;
+  prometheus::Family<prometheus::Counter>& proxy_requests_;
+  prometheus::Family<prometheus::Histogram>& proxy_duration_;
+  prometheus::Family<prometheus::Counter>& upstream_errors_;
+  prometheus::Family<prometheus::Gauge>& build_info_;
+};
+
+/// Every state a credential can be in, as exported (INTERFACE.md).
+inline constexpr std::string_view credential_states[] = {"fresh",   "refreshing",  "stale",
+                                                         "expired", "needs_grant", "error"};
+
+}  // namespace tokenbroker::metrics
