@@ -35,34 +35,46 @@ class connection {
   /// True when this connection was used before (a stale keep-alive is possible).
   bool reused() const noexcept { return reused_; }
 
+  // Each operation picks the TLS or plain stream with an if/else: g++ 12 miscompiles co_await
+  // inside a conditional expression (the coroutine is silently destroyed).
+
   /// Writes a serializer-compatible message with the stream's current deadline.
   template <class Message>
   awaitable<boost::system::error_code> write(Message& msg) {
-    auto [ec, n] = tls_ ? co_await bhttp::async_write(stream_, msg, use_tuple)
-                        : co_await bhttp::async_write(stream_.next_layer(), msg, use_tuple);
+    if (tls_) {
+      auto [ec, n] = co_await bhttp::async_write(stream_, msg, use_tuple);
+      co_return ec;
+    }
+    auto [ec, n] = co_await bhttp::async_write(stream_.next_layer(), msg, use_tuple);
     co_return ec;
   }
   /// Reads into a parser (header or whole message) with the stream's current deadline.
   template <class Parser>
   awaitable<boost::system::error_code> read(Parser& parser, bool header_only = false) {
-    boost::system::error_code ec;
-    std::size_t n = 0;
-    if (header_only)
-      std::tie(ec, n) = tls_ ? co_await bhttp::async_read_header(stream_, buffer_, parser, use_tuple)
-                             : co_await bhttp::async_read_header(stream_.next_layer(), buffer_,
-                                                                 parser, use_tuple);
-    else
-      std::tie(ec, n) = tls_ ? co_await bhttp::async_read(stream_, buffer_, parser, use_tuple)
-                             : co_await bhttp::async_read(stream_.next_layer(), buffer_, parser,
-                                                          use_tuple);
+    if (tls_ && header_only) {
+      auto [ec, n] = co_await bhttp::async_read_header(stream_, buffer_, parser, use_tuple);
+      co_return ec;
+    }
+    if (tls_) {
+      auto [ec, n] = co_await bhttp::async_read(stream_, buffer_, parser, use_tuple);
+      co_return ec;
+    }
+    if (header_only) {
+      auto [ec, n] = co_await bhttp::async_read_header(stream_.next_layer(), buffer_, parser,
+                                                       use_tuple);
+      co_return ec;
+    }
+    auto [ec, n] = co_await bhttp::async_read(stream_.next_layer(), buffer_, parser, use_tuple);
     co_return ec;
   }
   /// Reads some body bytes into a buffer_body parser.
   template <class Parser>
   awaitable<boost::system::error_code> read_some(Parser& parser) {
-    auto [ec, n] = tls_ ? co_await bhttp::async_read_some(stream_, buffer_, parser, use_tuple)
-                        : co_await bhttp::async_read_some(stream_.next_layer(), buffer_, parser,
-                                                          use_tuple);
+    if (tls_) {
+      auto [ec, n] = co_await bhttp::async_read_some(stream_, buffer_, parser, use_tuple);
+      co_return ec;
+    }
+    auto [ec, n] = co_await bhttp::async_read_some(stream_.next_layer(), buffer_, parser, use_tuple);
     co_return ec;
   }
   void expires_at(steady_clock::time_point t) { tcp().expires_at(t); }
