@@ -1,0 +1,44 @@
+// Tokens persisted in state_dir, one file per credential, encrypted with AES-256-GCM under the
+// state key with the credential name as associated data (a file cannot be moved to another
+// credential). Writes are crash-safe: temp file, fsync, rename, directory fsync.
+#pragma once
+
+#include <string>
+
+#include "core/secret.hpp"
+#include "store/store.hpp"
+
+namespace tokenbroker::store {
+
+/// Reads a 32-byte key given raw, as 64 hex digits, or in base64 (trailing newline ignored).
+result<secret> read_state_key(const std::string& path);
+
+/// Encrypts `plaintext` for `credential`: "TBS1" | 12-byte nonce | ciphertext | 16-byte tag.
+std::string seal(const secret& key, const std::string& credential, const std::string& plaintext);
+/// The inverse of seal(); errc::malformed for a truncated, tampered or wrong-key record.
+result<std::string> open(const secret& key, const std::string& credential, std::string_view sealed);
+
+/// A bundle as the JSON that is encrypted (and its inverse).
+std::string encode_bundle(const broker::token_bundle& b);
+result<broker::token_bundle> decode_bundle(std::string_view json);
+
+class file_store final : public state_store {
+ public:
+  /// Creates `dir` (0700) if missing. Refuses a directory that group or others can write, or
+  /// that another user owns.
+  static result<std::unique_ptr<file_store>> open_dir(const std::string& dir, secret key);
+
+  awaitable<result<std::optional<broker::token_bundle>>> load(const std::string& credential) override;
+  awaitable<result<void>> save(const std::string& credential,
+                               const broker::token_bundle& bundle) override;
+  awaitable<result<void>> erase(const std::string& credential) override;
+
+  std::string path_for(const std::string& credential) const;
+
+ private:
+  file_store(std::string dir, secret key) : dir_(std::move(dir)), key_(std::move(key)) {}
+  std::string dir_;
+  secret key_;
+};
+
+}  // namespace tokenbroker::store
