@@ -247,6 +247,15 @@ awaitable<void> credential::adopt(token_bundle b, std::string_view result, doubl
   schedule_next();
   log::info("credential {}: {} -> token {} valid until {}", options_.name, result,
             bundle_->access_token, format_timestamp(bundle_->expires_at));
+  if (!valid_for(milliseconds{0})) {
+    // Dead on arrival (the provider's clock is behind ours, or it issues zero lifetimes):
+    // back off instead of refreshing in a tight loop.
+    auto delay = backoff_.next(rng_);
+    next_attempt_ = steady_clock::now() + delay;
+    last_error_ = "the provider issued a token that is already expired (clock skew?)";
+    log::warn("credential {}: {}; next attempt in {} ms", options_.name, last_error_,
+              delay.count());
+  }
 }
 
 void credential::on_failure(const error& e, action a, double seconds) {

@@ -1,0 +1,273 @@
+// tokenbrokerctl: the command-line client of tokenbrokerd's local API.
+#include <sys/socket.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using json = nlohmann::json;
+
+enum exit_code { ok = 0, refused = 1, usage_error = 2, unreachable = 3 };
+
+constexpr const char* usage = R"(Usage: tokenbrokerctl [--socket PATH] COMMAND [ARGS]
+
+Commands:
+  token NAME [--min-valid SECONDS]   print a valid access token for credential NAME
+  status                             show every credential's state as a table
+  refresh NAME                       force one refresh of NAME and show its status
+  exec NAME -- CMD [ARGS...]         run CMD with the token in $TOKENBROKER_TOKEN
+  login NAME [--username USER] [--profile-token-file FILE]
+                                     run an interactive grant: asks for the profile login
+                                     (the password is never echoed) or reads a profile token
+
+Options:
+  --socket PATH   the daemon's socket (default $TOKENBROKER_SOCKET or
+                  /run/tokenbroker/tokenbroker.sock)
+  --help          this help
+
+Exit codes: 0 success, 1 the broker said no, 2 usage, 3 broker unreachable.
+)";
+
+struct reply {
+  unsigned status = 0;
+  json body;
+  std::string raw;
+};
+
+std::optional<reply> call(const std::string& socket_path, bhttp::verb method,
+                          const std::string& target, const std::string& body = {}) {
+  net::io_context io;
+  net::local::stream_protocol::socket s(io);
+  boost::system::error_code ec;
+  s.connect(net::local::stream_protocol::endpoint(socket_path), ec);
+  if (ec) {
+    std::fprintf(stderr, "tokenbrokerctl: cannot reach the broker at %s: %s\n",
+                 socket_path.c_str(), ec.message().c_str());
+    return std::nullopt;
+  }
+  timeval tv{120, 0};  // the broker bounds its own waits; this only guards against a hang
+  ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  bhttp::request<bhttp::string_body> req{method, target, 11};
+  req.set(bhttp::field::host, "localhost");
+  req.set(bhttp::field::user_agent, "tokenbrokerctl");
+  if (!body.empty()) {
+    req.set(bhttp::field::content_type, "application/json");
+    req.body() = body;
+  }
+  req.prepare_payload();
+  bhttp::write(s, req, ec);
+  beast::flat_buffer buf;
+  bhttp::response_parser<bhttp::string_body> parser;
+  parser.body_limit(8 * 1024 * 1024);
+  if (!ec) bhttp::read(s, buf, parser, ec);
+  if (ec) {
+    std::fprintf(stderr, "tokenbrokerctl: broker at %s did not answer: %s\n", socket_path.c_str(),
+                 ec.message().c_str());
+    return std::nullopt;
+  }
+  reply r;
+  r.status = parser.get().result_int();
+  r.raw = parser.get().body();
+  r.body = json::parse(r.raw, nullptr, false);
+  return r;
+}
+
+int broker_said_no(const reply& r) {
+  std::string msg = r.body.is_object() && r.body.contains("message")
+                        ? r.body["message"].get<std::string>()
+                        : r.raw;
+  std::string code = r.body.is_object() && r.body.contains("error")
+                         ? r.body["error"].get<std::string>()
+                         : std::to_string(r.status);
+  std::fprintf(stderr, "tokenbrokerctl: %s: %s\n", code.c_str(), msg.c_str());
+  return refused;
+}
+
+std::string text(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string("-");
+}
+
+std::optional<std::string> fetch_token(const std::string& sock, const std::string& name,
+                                       const std::string& min_valid, int& rc) {
+  std::string target = "/v1/token/" + name;
+  if (!min_valid.empty()) target += "?min_valid=" + min_valid;
+  auto r = call(sock, bhttp::verb::get, target);
+  if (!r) {
+    rc = unreachable;
+    return std::nullopt;
+  }
+  if (r->status != 200) {
+    rc = broker_said_no(*r);
+    return std::nullopt;
+  }
+  return r->body.value("access_token", "");
+}
+
+int cmd_status(const std::string& sock) {
+  auto r = call(sock, bhttp::verb::get, "/v1/credentials");
+  if (!r) return unreachable;
+  if (r->status != 200) return broker_said_no(*r);
+  std::printf("%-20s %-10s %-12s %-22s %-22s %s\n", "NAME", "PROVIDER", "STATE", "EXPIRES_AT",
+              "REFRESH_AT", "LAST_ERROR");
+  for (const auto& c : r->body["credentials"]) {
+    std::string err = c["last_error"].is_string() ? c["last_error"].get<std::string>() : "-";
+    std::printf("%-20s %-10s %-12s %-22s %-22s %s\n", text(c, "name").c_str(),
+                text(c, "provider").c_str(), text(c, "state").c_str(),
+                text(c, "expires_at").c_str(), text(c, "refresh_at").c_str(), err.c_str());
+  }
+  return ok;
+}
+
+std::string read_hidden(const char* prompt) {
+  std::fprintf(stderr, "%s", prompt);
+  std::fflush(stderr);
+  termios old{};
+  bool tty = ::tcgetattr(STDIN_FILENO, &old) == 0;
+  if (tty) {
+    termios quiet = old;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+  }
+  std::string line;
+  std::getline(std::cin, line);
+  if (tty) {
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &old);
+    std::fprintf(stderr, "\n");
+  }
+  return line;
+}
+
+int cmd_login(const std::string& sock, const std::string& name, std::vector<std::string> args) {
+  json body = json::object();
+  std::string username, token_file;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--username" && i + 1 < args.size()) username = args[++i];
+    else if (args[i] == "--profile-token-file" && i + 1 < args.size()) token_file = args[++i];
+    else {
+      std::fprintf(stderr, "tokenbrokerctl: login: unknown argument \"%s\"\n", args[i].c_str());
+      return usage_error;
+    }
+  }
+  if (!token_file.empty()) {
+    FILE* f = std::fopen(token_file.c_str(), "r");
+    if (!f) {
+      std::fprintf(stderr, "tokenbrokerctl: cannot read %s\n", token_file.c_str());
+      return usage_error;
+    }
+    char buf[8192];
+    std::size_t n = std::fread(buf, 1, sizeof buf, f);
+    std::fclose(f);
+    std::string t(buf, n);
+    while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
+    body["profile_token"] = t;
+  } else {
+    if (username.empty()) {
+      std::fprintf(stderr, "Privicore profile username: ");
+      std::getline(std::cin, username);
+    }
+    body["username"] = username;
+    body["password"] = read_hidden("Password: ");
+  }
+  auto r = call(sock, bhttp::verb::post, "/v1/credentials/" + name + "/login", body.dump());
+  if (!r) return unreachable;
+  if (r->status != 200) return broker_said_no(*r);
+  std::printf("%s: logged in; state %s, token valid until %s\n", name.c_str(),
+              text(r->body, "state").c_str(), text(r->body, "expires_at").c_str());
+  return ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string sock = std::getenv("TOKENBROKER_SOCKET") ? std::getenv("TOKENBROKER_SOCKET")
+                                                      : "/run/tokenbroker/tokenbroker.sock";
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::size_t i = 0;
+  for (; i < args.size() && args[i].starts_with("--"); ++i) {
+    if (args[i] == "--help") {
+      std::fputs(usage, stdout);
+      return ok;
+    } else if (args[i] == "--socket" && i + 1 < args.size()) {
+      sock = args[++i];
+    } else if (args[i].starts_with("--socket=")) {
+      sock = args[i].substr(9);
+    } else {
+      std::fprintf(stderr, "tokenbrokerctl: unknown option \"%s\"\n%s", args[i].c_str(), usage);
+      return usage_error;
+    }
+  }
+  if (i >= args.size()) {
+    std::fputs(usage, stderr);
+    return usage_error;
+  }
+  std::string cmd = args[i++];
+  std::vector<std::string> rest(args.begin() + static_cast<long>(i), args.end());
+  auto need_name = [&]() -> bool {
+    if (rest.empty() || rest[0].starts_with("-")) {
+      std::fprintf(stderr, "tokenbrokerctl: %s needs a credential NAME\n", cmd.c_str());
+      return false;
+    }
+    return true;
+  };
+
+  if (cmd == "status") return cmd_status(sock);
+  if (cmd == "token") {
+    if (!need_name()) return usage_error;
+    std::string min_valid;
+    if (rest.size() == 3 && rest[1] == "--min-valid") min_valid = rest[2];
+    else if (rest.size() != 1) return std::fputs(usage, stderr), usage_error;
+    int rc = ok;
+    auto t = fetch_token(sock, rest[0], min_valid, rc);
+    if (!t) return rc;
+    std::printf("%s\n", t->c_str());
+    return ok;
+  }
+  if (cmd == "refresh") {
+    if (!need_name()) return usage_error;
+    auto r = call(sock, bhttp::verb::post, "/v1/credentials/" + rest[0] + "/refresh");
+    if (!r) return unreachable;
+    if (r->status != 200) return broker_said_no(*r);
+    std::printf("%s: %s, token valid until %s\n", rest[0].c_str(), text(r->body, "state").c_str(),
+                text(r->body, "expires_at").c_str());
+    return ok;
+  }
+  if (cmd == "exec") {
+    if (!need_name()) return usage_error;
+    if (rest.size() < 3 || rest[1] != "--") {
+      std::fprintf(stderr, "tokenbrokerctl: usage: exec NAME -- CMD [ARGS...]\n");
+      return usage_error;
+    }
+    int rc = ok;
+    auto t = fetch_token(sock, rest[0], "", rc);
+    if (!t) return rc;
+    ::setenv("TOKENBROKER_TOKEN", t->c_str(), 1);
+    std::vector<char*> cargv;
+    for (std::size_t k = 2; k < rest.size(); ++k) cargv.push_back(rest[k].data());
+    cargv.push_back(nullptr);
+    ::execvp(cargv[0], cargv.data());
+    std::fprintf(stderr, "tokenbrokerctl: cannot run %s: %s\n", cargv[0], std::strerror(errno));
+    return 127;
+  }
+  if (cmd == "login") {
+    if (!need_name()) return usage_error;
+    return cmd_login(sock, rest[0], std::vector<std::string>(rest.begin() + 1, rest.end()));
+  }
+  std::fprintf(stderr, "tokenbrokerctl: unknown command \"%s\"\n%s", cmd.c_str(), usage);
+  return usage_error;
+}

@@ -1,0 +1,219 @@
+#include "app/api.hpp"
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+#include "core/log.hpp"
+#include "http/form.hpp"
+
+namespace tokenbroker::app {
+namespace {
+
+using json = nlohmann::json;
+using http::status;
+
+json optional_time(const std::optional<sys_seconds>& t) {
+  return t ? json(format_timestamp(*t)) : json(nullptr);
+}
+
+json status_object(const broker::credential_status& s) {
+  return json{{"name", s.name},
+              {"provider", s.provider},
+              {"state", std::string(broker::to_string(s.state))},
+              {"expires_at", optional_time(s.expires_at)},
+              {"refresh_at", optional_time(s.refresh_at)},
+              {"last_refresh_at", optional_time(s.last_refresh_at)},
+              {"last_error", s.last_error.empty() ? json(nullptr) : json(s.last_error)}};
+}
+
+http::response respond(status code, const json& body, unsigned version) {
+  return http::json_response(code, body.dump(), version);
+}
+
+// A caller-facing error for a failed credential operation.
+http::response error_for(const error& e, unsigned version) {
+  if (e.code == errc::invalid_argument)
+    return http::error_response(status::bad_request, "bad_request", e.message, version);
+  auto res = http::error_response(status::service_unavailable, "token_unavailable", e.message,
+                                  version);
+  auto retry = std::max<std::int64_t>(e.retry_after.count(), 1);
+  res.set(http::field::retry_after, std::to_string(retry));
+  return res;
+}
+
+}  // namespace
+
+std::string status_json(const broker::credential_status& s) { return status_object(s).dump(); }
+
+api::api(broker::registry& reg, metrics::registry& metrics, api_options options)
+    : registry_(reg), metrics_(metrics), options_(options) {
+  using http::verb;
+  auto bind = [this](auto fn) {
+    return [this, fn](http::request_context& ctx) { return (this->*fn)(ctx); };
+  };
+  router_.add(verb::get, "/v1/token/{name}", bind(&api::handle_token));
+  router_.add(verb::get, "/v1/credentials", bind(&api::handle_credentials));
+  router_.add(verb::post, "/v1/credentials/{name}/refresh", bind(&api::handle_refresh));
+  router_.add(verb::post, "/v1/credentials/{name}/login", bind(&api::handle_login));
+  router_.add(verb::get, "/healthz", bind(&api::handle_healthz));
+  router_.add(verb::get, "/readyz", bind(&api::handle_readyz));
+  router_.add(verb::get, "/metrics", bind(&api::handle_metrics));
+}
+
+awaitable<http::response> api::handle(http::request& req, const http::peer_info& peer) {
+  if (!peer.unix_socket) {
+    std::string_view path = req.target();
+    path = path.substr(0, path.find('?'));
+    // A browser page must never read a token: any request carrying Origin is refused.
+    if (req.find(http::field::origin) != req.end())
+      co_return http::error_response(status::forbidden, "forbidden",
+                                     "requests from web pages (Origin header) are refused",
+                                     req.version());
+    // SSRF guard: a forged request from a confused local service cannot add this header.
+    // Probes and scrapers (health, readiness, metrics) carry no secret and are exempt.
+    bool probe = path == "/healthz" || path == "/readyz" || path == "/metrics";
+    if (!probe && req["X-Token-Broker"] != "1")
+      co_return http::error_response(status::precondition_failed, "missing_header",
+                                     "requests over TCP must carry the header X-Token-Broker: 1",
+                                     req.version());
+  }
+  co_return co_await router_.dispatch(req, peer);
+}
+
+bool api::allowed(const broker::entry& e, const http::peer_info& peer) const {
+  if (!e.access.restricted()) return true;
+  if (!peer.unix_socket || !peer.uid) return false;  // an allow list needs peer credentials
+  if (*peer.uid == 0 || *peer.uid == options_.daemon_uid) return true;
+  for (auto u : e.access.uids)
+    if (u == *peer.uid) return true;
+  if (peer.gid)
+    for (auto g : e.access.gids)
+      if (g == *peer.gid) return true;
+  return false;
+}
+
+std::variant<broker::entry*, http::response> api::authorize(http::request_context& ctx) {
+  auto name = std::string(ctx.param("name"));
+  auto* e = registry_.find(name);
+  if (!e) {
+    metrics_.token_request("unknown", "unknown_credential");
+    return http::error_response(status::not_found, "unknown_credential",
+                                "no credential named \"" + name.substr(0, 64) + "\"",
+                                ctx.req.version());
+  }
+  if (!allowed(*e, ctx.peer)) {
+    metrics_.token_request(name, "forbidden");
+    log::warn("refused credential {} to uid {} ({})", name,
+              ctx.peer.uid ? std::to_string(*ctx.peer.uid) : std::string("unknown"),
+              ctx.peer.address);
+    return http::error_response(status::forbidden, "forbidden",
+                                "this caller may not use credential \"" + name + "\"",
+                                ctx.req.version());
+  }
+  return e;
+}
+
+awaitable<http::response> api::handle_token(http::request_context& ctx) {
+  auto who = authorize(ctx);
+  if (auto* res = std::get_if<http::response>(&who)) co_return std::move(*res);
+  auto* e = std::get<broker::entry*>(who);
+
+  std::chrono::seconds min_valid{0};
+  if (!ctx.query.empty()) {
+    auto q = http::form::parse(ctx.query);
+    auto mv = q ? q->get("min_valid") : std::nullopt;
+    if (!q || (q->fields().size() > 0 && !mv)) {
+      co_return http::error_response(status::bad_request, "bad_request",
+                                     "the only query parameter is min_valid=SECONDS",
+                                     ctx.req.version());
+    }
+    std::int64_t v = -1;
+    auto [p, ec] = std::from_chars(mv->data(), mv->data() + mv->size(), v);
+    if (ec != std::errc{} || p != mv->data() + mv->size() || v < 0 || v > 86400 * 365)
+      co_return http::error_response(status::bad_request, "bad_request",
+                                     "min_valid must be a whole number of seconds",
+                                     ctx.req.version());
+    min_valid = std::chrono::seconds{v};
+  }
+  auto t = co_await e->cred->get_token(min_valid, options_.token_wait);
+  if (!t) co_return error_for(t.error(), ctx.req.version());
+  auto now = std::chrono::floor<std::chrono::seconds>(system_clock::now());
+  json body{{"access_token", t->access_token.reveal()},
+            {"token_type", t->token_type},
+            {"expires_at", format_timestamp(t->expires_at)},
+            {"expires_in", std::max<std::int64_t>((t->expires_at - now).count(), 0)},
+            {"scope", t->scope}};
+  co_return respond(status::ok, body, ctx.req.version());
+}
+
+awaitable<http::response> api::handle_credentials(http::request_context& ctx) {
+  json list = json::array();
+  for (auto& [name, e] : registry_.all())
+    if (allowed(e, ctx.peer)) list.push_back(status_object(e.cred->status()));
+  co_return respond(status::ok, json{{"credentials", list}}, ctx.req.version());
+}
+
+awaitable<http::response> api::handle_refresh(http::request_context& ctx) {
+  auto who = authorize(ctx);
+  if (auto* res = std::get_if<http::response>(&who)) co_return std::move(*res);
+  auto* e = std::get<broker::entry*>(who);
+  auto r = co_await e->cred->force_refresh(options_.token_wait * 3);
+  if (!r) co_return error_for(r.error(), ctx.req.version());
+  co_return respond(status::ok, status_object(e->cred->status()), ctx.req.version());
+}
+
+awaitable<http::response> api::handle_login(http::request_context& ctx) {
+  auto who = authorize(ctx);
+  if (auto* res = std::get_if<http::response>(&who)) co_return std::move(*res);
+  auto* e = std::get<broker::entry*>(who);
+  auto body = json::parse(ctx.req.body(), nullptr, false);
+  if (!body.is_object())
+    co_return http::error_response(status::bad_request, "bad_request",
+                                   "the body must be a JSON object", ctx.req.version());
+  broker::login_input input;
+  auto text = [&](const char* key) -> std::string {
+    auto it = body.find(key);
+    return it != body.end() && it->is_string() ? it->get<std::string>() : std::string{};
+  };
+  input.username = text("username");
+  input.password = secret{text("password")};
+  input.profile_token = secret{text("profile_token")};
+  input.code = text("code");
+  input.code_verifier = text("code_verifier");
+  input.redirect_uri = text("redirect_uri");
+  // Wipe the request body: it held a password or token.
+  std::fill(ctx.req.body().begin(), ctx.req.body().end(), '\0');
+  auto r = co_await e->cred->login(input);
+  if (!r) {
+    co_return http::error_response(status::bad_request, "login_failed", r.error().describe(),
+                                   ctx.req.version());
+  }
+  co_return respond(status::ok, status_object(e->cred->status()), ctx.req.version());
+}
+
+awaitable<http::response> api::handle_healthz(http::request_context& ctx) {
+  co_return respond(status::ok, json{{"status", "ok"}}, ctx.req.version());
+}
+
+awaitable<http::response> api::handle_readyz(http::request_context& ctx) {
+  json not_ready = json::array();
+  for (auto& [name, e] : registry_.all())
+    if (!e.cred->ready())
+      not_ready.push_back({{"name", name}, {"state", std::string(broker::to_string(e.cred->status().state))}});
+  if (not_ready.empty()) co_return respond(status::ok, json{{"status", "ready"}}, ctx.req.version());
+  co_return respond(status::service_unavailable,
+                    json{{"error", "not_ready"},
+                         {"message", "some credentials hold no usable token"},
+                         {"credentials", not_ready}},
+                    ctx.req.version());
+}
+
+awaitable<http::response> api::handle_metrics(http::request_context& ctx) {
+  http::response res{status::ok, ctx.req.version()};
+  res.set(http::field::content_type, "text/plain; version=0.0.4");
+  res.set(http::field::cache_control, "no-store");
+  res.body() = metrics_.render();
+  co_return res;
+}
+
+}  // namespace tokenbroker::app

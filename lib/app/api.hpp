@@ -1,0 +1,53 @@
+// The local HTTP API (INTERFACE.md "Local HTTP API"), identical on the unix socket and TCP.
+#pragma once
+
+#include <chrono>
+
+#include "broker/registry.hpp"
+#include "http/router.hpp"
+#include "metrics/metrics.hpp"
+
+namespace tokenbroker::app {
+
+struct api_options {
+  std::chrono::milliseconds token_wait{std::chrono::seconds{10}};  // bound on waiting callers
+  uid_t daemon_uid = 0;  // the daemon's own user may use every credential (as may root)
+};
+
+class api {
+ public:
+  api(broker::registry& reg, metrics::registry& metrics, api_options options);
+
+  /// Guards (TCP header, Origin) and routing for one request.
+  awaitable<http::response> handle(http::request& req, const http::peer_info& peer);
+
+ private:
+  // GET /v1/token/{name}: a valid token for the caller.
+  awaitable<http::response> handle_token(http::request_context& ctx);
+  // GET /v1/credentials: status of every credential the caller may use.
+  awaitable<http::response> handle_credentials(http::request_context& ctx);
+  // POST /v1/credentials/{name}/refresh: one forced refresh, coalesced with any in flight.
+  awaitable<http::response> handle_refresh(http::request_context& ctx);
+  // POST /v1/credentials/{name}/login: an interactive grant (tokenbrokerctl login).
+  awaitable<http::response> handle_login(http::request_context& ctx);
+  // GET /healthz: the process serves.
+  awaitable<http::response> handle_healthz(http::request_context& ctx);
+  // GET /readyz: every credential holds a usable token.
+  awaitable<http::response> handle_readyz(http::request_context& ctx);
+  // GET /metrics: Prometheus text format.
+  awaitable<http::response> handle_metrics(http::request_context& ctx);
+
+  /// The entry for the {name} capture if the caller may use it, else the error response to send.
+  std::variant<broker::entry*, http::response> authorize(http::request_context& ctx);
+  bool allowed(const broker::entry& e, const http::peer_info& peer) const;
+
+  broker::registry& registry_;
+  metrics::registry& metrics_;
+  api_options options_;
+  http::router router_;
+};
+
+/// The JSON a caller sees for a credential's status (never a secret).
+std::string status_json(const broker::credential_status& s);
+
+}  // namespace tokenbroker::app

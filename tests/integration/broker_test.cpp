@@ -1,0 +1,108 @@
+// tokenbrokerd against privicore-sim, real processes and sockets: the broker's promises to its
+// callers. The simulator, not the broker, judges whether a token handed out was valid.
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "broker_fixture.hpp"
+
+using namespace tokenbroker::test;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+TEST_CASE("the_broker_grants_by_itself_and_serves_a_token_the_simulator_accepts") {
+  sim_fixture sim(sim_flags_for_broker());
+  broker_fixture b(sim);
+  auto r = b.call("GET", "/v1/token/privicore");
+  REQUIRE(r.status == 200);
+  CHECK(r.header("cache-control") == "no-store");
+  auto body = r.json();
+  auto token = body["access_token"].get<std::string>();
+  CHECK(body["token_type"] == "bearer");
+  CHECK(body["expires_in"].get<int>() > 20);
+  CHECK(body["expires_at"].get<std::string>().ends_with("Z"));
+  CHECK(sim.check(token)["valid"] == true);
+  CHECK(sim.check(token)["kind"] == "access");
+  auto stats = sim.stats();
+  CHECK(stats["grants"] == 1);
+  CHECK(stats["authentications"] == 1);
+
+  auto creds = b.call("GET", "/v1/credentials");
+  REQUIRE(creds.status == 200);
+  CHECK(creds.body.find(token) == std::string::npos);
+  auto c = creds.json()["credentials"][0];
+  CHECK(c["name"] == "privicore");
+  CHECK(c["provider"] == "privicore");
+  CHECK(c["state"] == "fresh");
+  CHECK(c["last_error"].is_null());
+  CHECK(c["refresh_at"].is_string());
+
+  CHECK(b.call("GET", "/healthz").status == 200);
+  CHECK(b.call("GET", "/readyz").status == 200);
+  auto metrics = b.call("GET", "/metrics");
+  CHECK(metrics.status == 200);
+  CHECK(metrics.body.find(token) == std::string::npos);
+  CHECK(metrics.body.find("tokenbroker_refresh_total{credential=\"privicore\",result=\"grant\"} 1") !=
+        std::string::npos);
+  CHECK(metrics.body.find("tokenbroker_credential_state{credential=\"privicore\",state=\"fresh\"} 1") !=
+        std::string::npos);
+  CHECK(metrics.body.find("tokenbroker_build_info{version=") != std::string::npos);
+
+  auto unknown = b.call("GET", "/v1/token/nope");
+  CHECK(unknown.status == 404);
+  CHECK(unknown.json()["error"] == "unknown_credential");
+  CHECK(b.call("POST", "/v1/token/privicore").status == 405);
+  CHECK(b.call("GET", "/v1/nothing").json()["error"] == "not_found");
+  CHECK(b.call("GET", "/v1/token/privicore?min_valid=soon").status == 400);
+  CHECK(b.call("GET", "/v1/token/privicore?min_valid=999999").status == 400);
+  // A token valid at least 25 s more: the current one (30 s tokens) may need a refresh first.
+  auto longer = b.call("GET", "/v1/token/privicore?min_valid=20");
+  REQUIRE(longer.status == 200);
+  CHECK(longer.json()["expires_in"].get<int>() >= 20);
+}
+
+TEST_CASE("the_grant_works_by_polling_request_status_when_no_websocket_is_configured") {
+  // POST-only request-status (PRB) and array-shaped command ids: the broker must detect both.
+  sim_fixture sim(sim_flags_for_broker({"--status-method", "post", "--command-id-shape", "array"}));
+  broker_options o;
+  o.websocket = false;
+  broker_fixture b(sim, o);
+  auto token = b.token();
+  CHECK(sim.check(token)["valid"] == true);
+  CHECK(sim.stats()["grants"] == 1);
+}
+
+TEST_CASE("a_forced_refresh_rotates_tokens_and_the_old_refresh_token_is_not_reused") {
+  sim_fixture sim(sim_flags_for_broker());
+  broker_fixture b(sim);
+  auto first = b.token();
+  auto r = b.call("POST", "/v1/credentials/privicore/refresh");
+  REQUIRE(r.status == 200);
+  CHECK(r.json()["state"] == "fresh");
+  auto second = b.token();
+  CHECK(second != first);
+  CHECK(sim.check(second)["valid"] == true);
+  CHECK(sim.check(first)["valid"] == false);  // the simulator invalidates the replaced token
+  auto stats = sim.stats();
+  CHECK(stats["refreshes"] == 1);
+  CHECK(stats["refresh_rejected"] == 0);
+}
+
+TEST_CASE("a_refresh_answered_202_without_a_body_keeps_the_token_and_regrants") {
+  sim_fixture sim(sim_flags_for_broker());
+  broker_fixture b(sim);
+  auto first = b.token();
+  sim.config({{"refresh_mode", "202"}});
+  auto r = b.call("POST", "/v1/credentials/privicore/refresh");
+  CHECK(r.status == 503);  // the forced refresh itself produced no token
+  // The current token keeps being served while valid, and the broker re-grants by itself.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  std::string now_serving = first;
+  while (now_serving == first && std::chrono::steady_clock::now() < deadline)
+    now_serving = b.token();
+  CHECK(now_serving != first);
+  CHECK(sim.check(now_serving)["valid"] == true);
+  CHECK(sim.stats()["grants"] == 2);
+  auto metrics = b.call("GET", "/metrics").body;
+  CHECK(metrics.find("result=\"accepted_without_token\"} 1") != std::string::npos);
+}
