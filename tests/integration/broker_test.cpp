@@ -2,6 +2,8 @@
 // callers. The simulator, not the broker, judges whether a token handed out was valid.
 #include <doctest/doctest.h>
 
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/write.hpp>
 #include <nlohmann/json.hpp>
 
 #include "broker_fixture.hpp"
@@ -105,4 +107,33 @@ TEST_CASE("a_refresh_answered_202_without_a_body_keeps_the_token_and_regrants") 
   CHECK(sim.stats()["grants"] == 2);
   auto metrics = b.call("GET", "/metrics").body;
   CHECK(metrics.find("result=\"accepted_without_token\"} 1") != std::string::npos);
+}
+
+TEST_CASE("malformed_and_oversized_requests_get_a_400_json_error_and_the_broker_lives_on") {
+  sim_fixture sim(sim_flags_for_broker());
+  broker_fixture b(sim);
+  auto raw = [&](const std::string& bytes) {
+    boost::asio::io_context io;
+    boost::asio::local::stream_protocol::socket s(io);
+    s.connect(boost::asio::local::stream_protocol::endpoint(b.socket_path()));
+    boost::asio::write(s, boost::asio::buffer(bytes));
+    std::string out;
+    boost::system::error_code ec;
+    char buf[4096];
+    for (std::size_t n; (n = s.read_some(boost::asio::buffer(buf), ec)) > 0 && !ec;)
+      out.append(buf, n);
+    return out;
+  };
+  auto garbage = raw("NOT HTTP AT ALL\r\n\r\n");
+  CHECK(garbage.starts_with("HTTP/1.1 400"));
+  CHECK(garbage.find("\"error\":\"bad_request\"") != std::string::npos);
+  auto huge_header = raw("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(64 * 1024, 'a') +
+                         "\r\n\r\n");
+  CHECK(huge_header.starts_with("HTTP/1.1 413"));
+  auto huge_body = raw("POST /v1/credentials/privicore/login HTTP/1.1\r\nHost: x\r\n"
+                       "Content-Length: 10000000\r\n\r\n" + std::string(100 * 1024, '{'));
+  CHECK(huge_body.starts_with("HTTP/1.1 413"));
+  auto bad_json = b.call("POST", "/v1/credentials/privicore/login", {}, "{not json");
+  CHECK(bad_json.status == 400);
+  CHECK(b.call("GET", "/healthz").status == 200);
 }
