@@ -167,13 +167,13 @@ awaitable<void> credential::run() {
     co_await loop_timer_.async_wait(use_tuple);
     // A suspend (the monotonic clock stood still) or a wall-clock change shows as a gap between
     // the two clocks; re-anchor the expiry on the earlier of the two readings.
-    auto drift = (system_clock::now() - sys_before) - (steady_clock::now() - now);
-    if (bundle_ && (drift > std::chrono::seconds{2} || drift < -std::chrono::seconds{2})) {
-      log::warn("credential {}: wall clock moved {}s against the monotonic clock (suspend or "
+    auto drift = clock_drift(steady_clock::now() - now, system_clock::now() - sys_before);
+    if (bundle_ && clocks_jumped(drift)) {
+      log::warn("credential {}: wall clock moved {} ms against the monotonic clock (suspend or "
                 "clock change); re-checking the token",
-                options_.name, duration_cast<std::chrono::seconds>(drift).count());
-      auto anchor = steady_clock::now() + (bundle_->expires_at - system_clock::now());
-      expires_steady_ = std::min(expires_steady_, anchor);
+                options_.name, drift.count());
+      expires_steady_ = reanchor(expires_steady_, steady_clock::now(), system_clock::now(),
+                                 bundle_->expires_at);
       if (backoff_.attempts() == 0 && !in_flight_) schedule_next();
     }
     update_state();

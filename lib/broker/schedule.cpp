@@ -18,4 +18,23 @@ millis refresh_delay(const schedule_policy& p, millis lifetime, millis remaining
   return std::clamp(std::min(target, latest), millis{0}, remaining);
 }
 
+millis clock_drift(std::chrono::steady_clock::duration steady_elapsed,
+                   std::chrono::system_clock::duration wall_elapsed) {
+  return std::chrono::duration_cast<millis>(wall_elapsed) -
+         std::chrono::duration_cast<millis>(steady_elapsed);
+}
+
+bool clocks_jumped(millis drift) {
+  return drift > std::chrono::seconds{2} || drift < -std::chrono::seconds{2};
+}
+
+std::chrono::steady_clock::time_point reanchor(std::chrono::steady_clock::time_point anchor,
+                                               std::chrono::steady_clock::time_point steady_now,
+                                               std::chrono::system_clock::time_point wall_now,
+                                               std::chrono::system_clock::time_point expires_at) {
+  auto fresh = steady_now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                expires_at - wall_now);
+  return std::min(anchor, fresh);
+}
+
 }  // namespace tokenbroker::broker

@@ -69,3 +69,42 @@ TEST_CASE("short_lived_tokens_of_one_second_still_get_a_half_life_schedule") {
     CHECK(d <= 500ms);
   }
 }
+
+TEST_CASE("a_suspend_is_seen_as_drift_and_brings_the_expiry_closer") {
+  using steady = std::chrono::steady_clock;
+  using wall = std::chrono::system_clock;
+  // Before the suspend: a token expiring in 10 min, anchored on the monotonic clock.
+  steady::time_point s0{std::chrono::hours{100}};
+  wall::time_point w0{std::chrono::hours{200000}};
+  auto expires_at = w0 + 10min;
+  auto anchor = s0 + 10min;
+  // The machine sleeps for an hour: the monotonic clock moves 15 s, the wall clock 1 h.
+  auto s1 = s0 + 15s;
+  auto w1 = w0 + 1h;
+  auto drift = clock_drift(s1 - s0, w1 - w0);
+  CHECK(clocks_jumped(drift));
+  CHECK(drift == 1h - 15s);
+  auto re = reanchor(anchor, s1, w1, expires_at);
+  CHECK(re < s1);  // the token is already expired: it must not be served
+}
+
+TEST_CASE("a_backward_wall_clock_change_never_extends_a_token") {
+  using steady = std::chrono::steady_clock;
+  using wall = std::chrono::system_clock;
+  steady::time_point s0{std::chrono::hours{100}};
+  wall::time_point w0{std::chrono::hours{200000}};
+  auto expires_at = w0 + 10min;
+  auto anchor = s0 + 10min;
+  // An hour later by the monotonic clock the wall clock was set back 30 min.
+  auto s1 = s0 + 1min;
+  auto w1 = w0 + 1min - 30min;
+  auto drift = clock_drift(s1 - s0, w1 - w0);
+  CHECK(clocks_jumped(drift));
+  CHECK(reanchor(anchor, s1, w1, expires_at) == anchor);  // kept, not extended by 30 min
+}
+
+TEST_CASE("ordinary_scheduling_jitter_is_not_a_clock_jump") {
+  CHECK_FALSE(clocks_jumped(clock_drift(10s, 10s + 300ms)));
+  CHECK_FALSE(clocks_jumped(clock_drift(10s, 10s - 1500ms)));
+  CHECK(clocks_jumped(clock_drift(10s, 13s)));
+}
