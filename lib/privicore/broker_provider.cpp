@@ -4,11 +4,10 @@
 #include "core/random.hpp"
 #include "core/spawn.hpp"
 #include "privicore/grant.hpp"
+#include "privicore/parse.hpp"
 
 namespace tokenbroker::privicore {
 namespace {
-
-sys_seconds now_seconds() { return std::chrono::floor<std::chrono::seconds>(system_clock::now()); }
 
 status_method to_method(config::status_method m) {
   switch (m) {
