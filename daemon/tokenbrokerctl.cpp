@@ -197,20 +197,29 @@ int cmd_login(const std::string& sock, const std::string& name, std::vector<std:
 int main(int argc, char** argv) {
   std::string sock = std::getenv("TOKENBROKER_SOCKET") ? std::getenv("TOKENBROKER_SOCKET")
                                                       : "/run/tokenbroker/tokenbroker.sock";
-  std::vector<std::string> args(argv + 1, argv + argc);
-  std::size_t i = 0;
-  for (; i < args.size() && args[i].starts_with("--"); ++i) {
-    if (args[i] == "--help") {
+  // Global options may stand anywhere before "--" (what follows belongs to exec's command).
+  std::vector<std::string> args;
+  for (int k = 1; k < argc; ++k) {
+    std::string a = argv[k];
+    if (a == "--") {
+      args.insert(args.end(), argv + k, argv + argc);
+      break;
+    }
+    if (a == "--help" || a == "-h") {
       std::fputs(usage, stdout);
       return ok;
-    } else if (args[i] == "--socket" && i + 1 < args.size()) {
-      sock = args[++i];
-    } else if (args[i].starts_with("--socket=")) {
-      sock = args[i].substr(9);
+    } else if (a == "--socket" && k + 1 < argc) {
+      sock = argv[++k];
+    } else if (a.starts_with("--socket=")) {
+      sock = a.substr(9);
     } else {
-      std::fprintf(stderr, "tokenbrokerctl: unknown option \"%s\"\n%s", args[i].c_str(), usage);
-      return usage_error;
+      args.push_back(std::move(a));
     }
+  }
+  std::size_t i = 0;
+  if (!args.empty() && args[0].starts_with("-")) {
+    std::fprintf(stderr, "tokenbrokerctl: unknown option \"%s\"\n%s", args[0].c_str(), usage);
+    return usage_error;
   }
   if (i >= args.size()) {
     std::fputs(usage, stderr);
@@ -226,7 +235,13 @@ int main(int argc, char** argv) {
     return true;
   };
 
-  if (cmd == "status") return cmd_status(sock);
+  if (cmd == "status") {
+    if (!rest.empty()) {
+      std::fprintf(stderr, "tokenbrokerctl: status takes no arguments\n");
+      return usage_error;
+    }
+    return cmd_status(sock);
+  }
   if (cmd == "token") {
     if (!need_name()) return usage_error;
     std::string min_valid;

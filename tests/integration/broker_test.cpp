@@ -137,3 +137,38 @@ TEST_CASE("malformed_and_oversized_requests_get_a_400_json_error_and_the_broker_
   CHECK(bad_json.status == 400);
   CHECK(b.call("GET", "/healthz").status == 200);
 }
+
+TEST_CASE("tokenbrokerctl_token_exec_status_and_exit_codes") {
+  sim_fixture sim(sim_flags_for_broker());
+  broker_fixture b(sim);
+  auto ctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {bin_path("tokenbrokerctl"), "--socket", b.socket_path()});
+    process p(process_options{args, {}, {}, b.dir().file("ctl.err")});
+    std::string out;
+    while (auto line = p.read_line(15s)) out += *line + "\n";
+    auto st = p.wait_exit(15s);
+    REQUIRE(st.has_value());
+    return std::make_pair(st->code, out);
+  };
+  auto [code, token] = ctl({"token", "privicore"});
+  CHECK(code == 0);
+  REQUIRE(token.size() > 1);
+  token.pop_back();  // newline
+  CHECK(sim.check(token)["valid"] == true);
+  auto [exec_code, exec_out] = ctl({"exec", "privicore", "--", "sh", "-c", "printf '%s\\n' \"$TOKENBROKER_TOKEN\""});
+  CHECK(exec_code == 0);
+  CHECK(exec_out == token + "\n");
+  auto [status_code, table] = ctl({"status"});
+  CHECK(status_code == 0);
+  CHECK(table.find("privicore") != std::string::npos);
+  CHECK(table.find("fresh") != std::string::npos);
+  CHECK(table.find(token) == std::string::npos);
+  CHECK(ctl({"token", "nope"}).first == 1);        // the broker said no
+  CHECK(ctl({"token"}).first == 2);                // usage
+  CHECK(ctl({"frobnicate"}).first == 2);
+  process unreachable(process_options{{bin_path("tokenbrokerctl"), "--socket", "/nonexistent.sock",
+                                       "status"}, {}, {}, b.dir().file("ctl2.err")});
+  auto st = unreachable.wait_exit(15s);
+  REQUIRE(st.has_value());
+  CHECK(st->code == 3);
+}
