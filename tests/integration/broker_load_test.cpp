@@ -86,9 +86,11 @@ net::awaitable<void> run_client(std::string sock, std::uint16_t sim_port,
 }  // namespace
 
 TEST_CASE("a_thousand_concurrent_clients_across_a_refresh_cause_exactly_one_refresh") {
-  // 6 s tokens: the broker refreshes at 2.7-3.3 s, the next refresh is ≥ 5.4 s after the grant.
-  // The replaced token stays valid until it expires, so only expiry can make a token bad.
-  sim_fixture sim(sim_flags_for_broker({"--access-token-ttl", "6s", "--invalidate-old-access",
+  // 10 s tokens: the broker refreshes at half-life ±10 %, 4.0-5.5 s after the grant (expiresAt
+  // has whole-second precision, so a token may look up to 1 s shorter); the next refresh comes
+  // ≥ 8.1 s after the grant, well after the 6.5 s window. The replaced token stays valid until it
+  // expires, so only expiry could make a token bad.
+  sim_fixture sim(sim_flags_for_broker({"--access-token-ttl", "10s", "--invalidate-old-access",
                                         "false"}));
   broker_options o;
   o.log_level = "info";
@@ -99,7 +101,7 @@ TEST_CASE("a_thousand_concurrent_clients_across_a_refresh_cause_exactly_one_refr
 
   net::io_context io;
   tally t;
-  auto until = granted + 4800ms;
+  auto until = granted + 6500ms;
   for (int i = 0; i < 1000; ++i)
     net::co_spawn(io, run_client(b.socket_path(), sim.port(), until, t),
                   [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
