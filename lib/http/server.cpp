@@ -6,6 +6,7 @@
 
 #include <boost/asio/local/stream_protocol.hpp>
 #include <filesystem>
+#include <limits>
 #include <variant>
 
 #include "core/log.hpp"
@@ -46,6 +47,13 @@ peer_info tcp_peer(tcp::socket& s) {
   return p;
 }
 
+// Malformed or oversized request: answered once with a JSON error, then the connection closes.
+response bad_request_response(const boost::system::error_code& ec) {
+  bool too_big = ec == bhttp::error::body_limit || ec == bhttp::error::header_limit;
+  return error_response(too_big ? status::payload_too_large : status::bad_request, "bad_request",
+                        too_big ? "request too large" : "malformed request");
+}
+
 // A connection to `path` succeeds only if some process is accepting there.
 bool socket_is_live(const std::string& path) {
   net::io_context io;
@@ -57,8 +65,12 @@ bool socket_is_live(const std::string& path) {
 
 }  // namespace
 
-server::server(net::any_io_executor ex, server_limits limits, dispatch_fn dispatch)
-    : ex_(std::move(ex)), limits_(limits), dispatch_(std::move(dispatch)) {}
+server::server(net::any_io_executor ex, server_limits limits, dispatch_fn dispatch,
+               stream_route streaming)
+    : ex_(std::move(ex)),
+      limits_(limits),
+      dispatch_(std::move(dispatch)),
+      streaming_(std::move(streaming)) {}
 
 server::~server() {
   for (auto& l : listeners_) {
@@ -112,12 +124,49 @@ result<void> server::listen_unix(const std::string& path, unsigned mode) {
   return {};
 }
 
+result<tcp::endpoint> server::adopt_tcp(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0 ||
+      (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+    return make_error(errc::io, "passed fd " + std::to_string(fd) + " is not a TCP socket");
+  tcp::acceptor a(ex_);
+  boost::system::error_code ec;
+  a.assign(ss.ss_family == AF_INET ? tcp::v4() : tcp::v6(), fd, ec);
+  tcp::endpoint bound;
+  if (!ec) bound = a.local_endpoint(ec);
+  if (ec) {
+    if (a.is_open()) (void)a.release(ec);  // the fd stays the caller's on failure
+    return make_error(errc::io, "cannot adopt passed TCP socket: " + ec.message());
+  }
+  listeners_.push_back(listener{std::move(a), bound.address().to_string() + ":" +
+                                                  std::to_string(bound.port()) + " (passed)", {}});
+  return bound;
+}
+
+result<std::string> server::adopt_unix(int fd) {
+  local::acceptor a(ex_);
+  boost::system::error_code ec;
+  a.assign(local(), fd, ec);
+  std::string path;
+  if (!ec) path = a.local_endpoint(ec).path();
+  if (ec) {
+    if (a.is_open()) (void)a.release(ec);
+    return make_error(errc::io, "cannot adopt passed unix socket: " + ec.message());
+  }
+  // unix_path stays empty: the file is the socket unit's, and outlives this process.
+  listeners_.push_back(listener{std::move(a), "unix:" + path + " (passed)", {}});
+  return path;
+}
+
 void server::start() {
   for (auto& l : listeners_) spawn_logged(ex_, "accept " + l.describe, run_accept(l));
 }
 
 void server::stop() {
   stopping_ = true;
+  auto idle = std::move(idle_);
+  for (auto& close : idle) close();
   for (auto& l : listeners_) {
     std::visit([](auto& a) {
       boost::system::error_code ec;
@@ -165,12 +214,20 @@ awaitable<void> server::run_session(beast::basic_stream<Protocol> stream, peer_i
 
   beast::flat_buffer buffer;
   for (;;) {
-    // A fresh parser per message, with limits on what a client controls.
-    bhttp::request_parser<bhttp::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(limits_.header_limit));
-    parser.body_limit(limits_.body_limit);
+    // A fresh parser per message, with limits on what a client controls. The header comes
+    // first: it decides whether the body is streamed or read whole under the body limit.
+    bhttp::request_parser<bhttp::empty_body> head;
+    head.header_limit(static_cast<std::uint32_t>(limits_.header_limit));
+    // A declared length is checked against the limit of the path it takes, below.
+    head.body_limit(std::numeric_limits<std::uint64_t>::max());
+    if (stopping_ && buffer.size() == 0) break;
     stream.expires_after(buffer.size() > 0 ? limits_.request_timeout : limits_.idle_timeout);
-    auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+    // While nothing of a next request has arrived, stop() may close the connection.
+    std::optional<std::list<std::function<void()>>::iterator> idle;
+    if (buffer.size() == 0)
+      idle = idle_.insert(idle_.end(), [&stream] { stream.socket().close(); });
+    auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, head, use_tuple);
+    if (idle && !stopping_) idle_.erase(*idle);
     if (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
         ec == beast::error::timeout || ec == net::error::operation_aborted ||
         ec == net::error::connection_reset)
@@ -178,22 +235,57 @@ awaitable<void> server::run_session(beast::basic_stream<Protocol> stream, peer_i
     response res;
     bool close_after = false;
     if (ec) {
-      // Malformed or oversized request: answer once with a JSON error, then close.
-      bool too_big = ec == bhttp::error::body_limit || ec == bhttp::error::header_limit;
-      res = error_response(too_big ? status::payload_too_large : status::bad_request,
-                           "bad_request", too_big ? "request too large" : "malformed request");
+      res = bad_request_response(ec);
       close_after = true;
-    } else {
-      request req = parser.release();
+    } else if (streaming_.select && streaming_.select(head.get())) {
+      bhttp::request_parser<bhttp::buffer_body> parser(std::move(head));
+      parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+      streamed_request sr{&stream, buffer, parser, peer, limits_};
+      stream_outcome out;
       try {
-        res = co_await dispatch_(req, peer);
+        out = co_await streaming_.handle(sr);
       } catch (const std::exception& x) {
-        log::error("handler for {} {} failed: {}", std::string(req.method_string()),
-                   std::string(req.target()), x.what());
-        res = error_response(status::internal_server_error, "internal", "internal error");
+        log::error("handler for {} {} failed: {}", std::string(parser.get().method_string()),
+                   std::string(parser.get().target()), x.what());
+        break;  // the response may be half written: only closing is safe
       }
-      res.version(req.version());
-      close_after = !req.keep_alive();
+      if (!out.reply) {
+        if (!out.keep_alive || stopping_) break;
+        continue;
+      }
+      res = std::move(*out.reply);
+      res.version(parser.get().version());
+      close_after = !parser.is_done() || !parser.get().keep_alive();
+    } else {
+      auto declared = head.content_length();
+      bhttp::request_parser<bhttp::string_body> parser(std::move(head));
+      parser.body_limit(limits_.body_limit);
+      stream.expires_after(limits_.request_timeout);
+      boost::system::error_code rec;
+      if (declared && *declared > limits_.body_limit) {
+        rec = bhttp::error::body_limit;
+      } else {
+        auto [read_ec, rn] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+        rec = read_ec;
+      }
+      if (rec == net::error::eof || rec == beast::error::timeout ||
+          rec == net::error::operation_aborted || rec == net::error::connection_reset)
+        break;
+      if (rec) {
+        res = bad_request_response(rec);
+        close_after = true;
+      } else {
+        request req = parser.release();
+        try {
+          res = co_await dispatch_(req, peer);
+        } catch (const std::exception& x) {
+          log::error("handler for {} {} failed: {}", std::string(req.method_string()),
+                     std::string(req.target()), x.what());
+          res = error_response(status::internal_server_error, "internal", "internal error");
+        }
+        res.version(req.version());
+        close_after = !req.keep_alive();
+      }
     }
     if (stopping_) close_after = true;
     res.keep_alive(!close_after);

@@ -9,6 +9,9 @@
 #include <list>
 #include <optional>
 #include <string>
+#include <variant>
+
+#include <boost/asio/local/stream_protocol.hpp>
 
 #include "core/error.hpp"
 #include "http/beast.hpp"
@@ -36,9 +39,36 @@ struct server_limits {
 /// Produces the answer to one fully read request; exceptions become a 500 and are logged.
 using dispatch_fn = std::function<awaitable<response>(request&, const peer_info&)>;
 
+using unix_stream = beast::basic_stream<net::local::stream_protocol>;
+
+/// A request handed over after its header, body unread: the handler streams the body from
+/// `parser` (no body limit is set) and writes the response on `stream` itself.
+struct streamed_request {
+  std::variant<beast::tcp_stream*, unix_stream*> stream;
+  beast::flat_buffer& buffer;  // bytes already read from the stream belong to the parser
+  bhttp::request_parser<bhttp::buffer_body>& parser;
+  const peer_info& peer;
+  const server_limits& limits;
+};
+
+/// What a streaming handler did: either it wrote the whole response (`keep_alive` tells whether
+/// the connection may serve another request), or it leaves `reply` for the server to write (the
+/// connection then closes if the request body was not read to its end).
+struct stream_outcome {
+  std::optional<response> reply;
+  bool keep_alive = false;
+};
+
+/// Requests (judged on the header alone) that go to the streaming handler instead of dispatch.
+struct stream_route {
+  std::function<bool(const bhttp::request_header<>&)> select;
+  std::function<awaitable<stream_outcome>(streamed_request&)> handle;
+};
+
 class server {
  public:
-  server(net::any_io_executor ex, server_limits limits, dispatch_fn dispatch);
+  server(net::any_io_executor ex, server_limits limits, dispatch_fn dispatch,
+         stream_route streaming = {});
   ~server();
 
   /// Binds a TCP listener; the endpoint actually bound (port 0 resolved) is returned.
@@ -46,9 +76,16 @@ class server {
   /// Binds a unix-socket listener at `path` with file mode `mode`. A stale socket file (nobody
   /// accepting) is replaced; a live one, or a non-socket file, is an error.
   result<void> listen_unix(const std::string& path, unsigned mode);
+  /// Adopts a listening TCP socket handed over by systemd (socket activation) and returns the
+  /// endpoint it is bound to. On failure `fd` stays open and belongs to the caller.
+  result<tcp::endpoint> adopt_tcp(int fd);
+  /// Adopts a listening unix socket handed over by systemd and returns its path. The socket file
+  /// belongs to the .socket unit: it is never unlinked, replaced or chmod-ed here.
+  result<std::string> adopt_unix(int fd);
   /// Starts accepting on every bound listener.
   void start();
-  /// Stops accepting; open connections finish their current request and close.
+  /// Stops accepting and closes idle keep-alive connections; the others finish their current
+  /// request and close.
   void stop();
   std::size_t connections() const noexcept { return connections_; }
 
@@ -61,9 +98,12 @@ class server {
   net::any_io_executor ex_;
   server_limits limits_;
   dispatch_fn dispatch_;
+  stream_route streaming_;
   std::list<listener> listeners_;
   std::size_t connections_ = 0;
   bool stopping_ = false;
+  /// Sessions waiting for a next request with nothing read yet: stop() closes them at once.
+  std::list<std::function<void()>> idle_;
 };
 
 }  // namespace tokenbroker::http
