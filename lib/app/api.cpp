@@ -30,7 +30,8 @@ http::response respond(status code, const json& body, unsigned version) {
   return http::json_response(code, body.dump(), version);
 }
 
-// A caller-facing error for a failed credential operation.
+}  // namespace
+
 http::response error_for(const error& e, unsigned version) {
   if (e.code == errc::invalid_argument)
     return http::error_response(status::bad_request, "bad_request", e.message, version);
@@ -40,8 +41,6 @@ http::response error_for(const error& e, unsigned version) {
   res.set(http::field::retry_after, std::to_string(retry));
   return res;
 }
-
-}  // namespace
 
 std::string status_json(const broker::credential_status& s) { return status_object(s).dump(); }
 
@@ -60,23 +59,32 @@ api::api(broker::registry& reg, metrics::registry& metrics, api_options options)
   router_.add(verb::get, "/metrics", bind(&api::handle_metrics));
 }
 
+std::optional<http::response> api::guard(const http::bhttp::request_header<>& h,
+                                         const http::peer_info& peer) {
+  // Only origin-form targets: an absolute URI or CONNECT would ask us to act as a general proxy.
+  if (h.target().empty() || h.target().front() != '/' || h.method() == http::verb::connect)
+    return http::error_response(status::bad_request, "bad_request",
+                                "only origin-form request targets are served", h.version());
+  if (peer.unix_socket) return std::nullopt;
+  std::string_view path = h.target();
+  path = path.substr(0, path.find('?'));
+  // A browser page must never read a token: any request carrying Origin is refused.
+  if (h.find(http::field::origin) != h.end())
+    return http::error_response(status::forbidden, "forbidden",
+                                "requests from web pages (Origin header) are refused",
+                                h.version());
+  // SSRF guard: a forged request from a confused local service cannot add this header.
+  // Probes and scrapers (health, readiness, metrics) carry no secret and are exempt.
+  bool probe = path == "/healthz" || path == "/readyz" || path == "/metrics";
+  if (!probe && h["X-Token-Broker"] != "1")
+    return http::error_response(status::precondition_failed, "missing_header",
+                                "requests over TCP must carry the header X-Token-Broker: 1",
+                                h.version());
+  return std::nullopt;
+}
+
 awaitable<http::response> api::handle(http::request& req, const http::peer_info& peer) {
-  if (!peer.unix_socket) {
-    std::string_view path = req.target();
-    path = path.substr(0, path.find('?'));
-    // A browser page must never read a token: any request carrying Origin is refused.
-    if (req.find(http::field::origin) != req.end())
-      co_return http::error_response(status::forbidden, "forbidden",
-                                     "requests from web pages (Origin header) are refused",
-                                     req.version());
-    // SSRF guard: a forged request from a confused local service cannot add this header.
-    // Probes and scrapers (health, readiness, metrics) carry no secret and are exempt.
-    bool probe = path == "/healthz" || path == "/readyz" || path == "/metrics";
-    if (!probe && req["X-Token-Broker"] != "1")
-      co_return http::error_response(status::precondition_failed, "missing_header",
-                                     "requests over TCP must carry the header X-Token-Broker: 1",
-                                     req.version());
-  }
+  if (auto refused = guard(req.base(), peer)) co_return std::move(*refused);
   co_return co_await router_.dispatch(req, peer);
 }
 
@@ -92,25 +100,29 @@ bool api::allowed(const broker::entry& e, const http::peer_info& peer) const {
   return false;
 }
 
-std::variant<broker::entry*, http::response> api::authorize(http::request_context& ctx) {
-  auto name = std::string(ctx.param("name"));
+std::variant<broker::entry*, http::response> api::authorize(std::string_view name,
+                                                            const http::peer_info& peer,
+                                                            unsigned version) {
   auto* e = registry_.find(name);
   if (!e) {
     metrics_.token_request("unknown", "unknown_credential");
     return http::error_response(status::not_found, "unknown_credential",
-                                "no credential named \"" + name.substr(0, 64) + "\"",
-                                ctx.req.version());
+                                "no credential named \"" + std::string(name.substr(0, 64)) + "\"",
+                                version);
   }
-  if (!allowed(*e, ctx.peer)) {
-    metrics_.token_request(name, "forbidden");
+  if (!allowed(*e, peer)) {
+    metrics_.token_request(std::string(name), "forbidden");
     log::warn("refused credential {} to uid {} ({})", name,
-              ctx.peer.uid ? std::to_string(*ctx.peer.uid) : std::string("unknown"),
-              ctx.peer.address);
+              peer.uid ? std::to_string(*peer.uid) : std::string("unknown"), peer.address);
     return http::error_response(status::forbidden, "forbidden",
-                                "this caller may not use credential \"" + name + "\"",
-                                ctx.req.version());
+                                "this caller may not use credential \"" + std::string(name) + "\"",
+                                version);
   }
   return e;
+}
+
+std::variant<broker::entry*, http::response> api::authorize(http::request_context& ctx) {
+  return authorize(ctx.param("name"), ctx.peer, ctx.req.version());
 }
 
 awaitable<http::response> api::handle_token(http::request_context& ctx) {

@@ -2,6 +2,9 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
+#include <string_view>
+#include <variant>
 
 #include "broker/registry.hpp"
 #include "http/router.hpp"
@@ -21,6 +24,15 @@ class api {
   /// Guards (TCP header, Origin) and routing for one request.
   awaitable<http::response> handle(http::request& req, const http::peer_info& peer);
 
+  /// The TCP guards for a request header: the refusal to send, or nullopt to go on.
+  static std::optional<http::response> guard(const http::bhttp::request_header<>& h,
+                                             const http::peer_info& peer);
+  /// The credential `name` if the caller may use it, else the error response to send (both
+  /// refusals are counted; a refused caller is logged with its uid).
+  std::variant<broker::entry*, http::response> authorize(std::string_view name,
+                                                         const http::peer_info& peer,
+                                                         unsigned version);
+
  private:
   // GET /v1/token/{name}: a valid token for the caller.
   awaitable<http::response> handle_token(http::request_context& ctx);
@@ -37,7 +49,7 @@ class api {
   // GET /metrics: Prometheus text format.
   awaitable<http::response> handle_metrics(http::request_context& ctx);
 
-  /// The entry for the {name} capture if the caller may use it, else the error response to send.
+  /// authorize() for the {name} capture.
   std::variant<broker::entry*, http::response> authorize(http::request_context& ctx);
   bool allowed(const broker::entry& e, const http::peer_info& peer) const;
 
@@ -46,6 +58,10 @@ class api {
   api_options options_;
   http::router router_;
 };
+
+/// A caller-facing error for a failed credential operation: 400 for a bad argument, else 503
+/// `token_unavailable` with Retry-After.
+http::response error_for(const error& e, unsigned version);
 
 /// The JSON a caller sees for a credential's status (never a secret).
 std::string status_json(const broker::credential_status& s);

@@ -8,6 +8,7 @@
 
 #include "app/api.hpp"
 #include "app/providers.hpp"
+#include "app/proxy.hpp"
 #include "app/sd_notify.hpp"
 #include "broker/registry.hpp"
 #include "core/log.hpp"
@@ -27,6 +28,7 @@ struct daemon_state {
   std::vector<std::unique_ptr<http::client>> clients;
   broker::registry registry;
   std::unique_ptr<api> local_api;
+  std::unique_ptr<proxy> local_proxy;
   std::unique_ptr<http::server> server;
   bool stopping = false;
 };
@@ -76,6 +78,49 @@ awaitable<void> run_signals(daemon_state& d) {
   }
 }
 
+// Socket activation: sockets passed by systemd replace server.socket and server.listen (which
+// are then not used); the .socket unit owns their paths, modes and addresses.
+result<void> adopt_passed(daemon_state& d, const std::vector<passed_socket>& passed) {
+  for (const auto& p : passed) {
+    if (p.unix_socket) {
+      auto path = d.server->adopt_unix(p.fd);
+      if (!path) return path.error();
+      log::info("listening on unix:{} (socket activation)", *path);
+      continue;
+    }
+    auto bound = d.server->adopt_tcp(p.fd);
+    if (!bound) return bound.error();
+    // The same guard as server.listen: tokens leave the host only by explicit opt-in.
+    if (!bound->address().is_loopback() && !d.cfg.server.listen_non_loopback)
+      return make_error(errc::invalid_argument,
+                        "passed TCP socket " + bound->address().to_string() +
+                            " is not a loopback address; set server.listen_public = true in " +
+                            d.cfg.path + " to expose tokens beyond this host");
+    log::info("listening on {}:{} (socket activation)", bound->address().to_string(),
+              bound->port());
+  }
+  log::info("socket activation: {} socket(s) passed; server.socket and server.listen are not used",
+            passed.size());
+  return {};
+}
+
+result<void> open_listeners(daemon_state& d) {
+  auto passed = passed_sockets();
+  if (!passed) return passed.error();
+  if (!passed->empty()) return adopt_passed(d, *passed);
+  if (auto r = d.server->listen_unix(d.cfg.server.socket, d.cfg.server.socket_mode); !r)
+    return r.error();
+  log::info("listening on unix:{}", d.cfg.server.socket);
+  if (d.cfg.server.listen_host) {
+    boost::system::error_code ec;
+    auto addr = net::ip::make_address(*d.cfg.server.listen_host, ec);
+    auto bound = d.server->listen_tcp(http::tcp::endpoint(addr, d.cfg.server.listen_port));
+    if (!bound) return bound.error();
+    log::info("listening on {}:{}", bound->address().to_string(), bound->port());
+  }
+  return {};
+}
+
 }  // namespace
 
 int run_daemon(config::config cfg) {
@@ -107,6 +152,7 @@ int run_daemon(config::config cfg) {
   }
 
   std::random_device rd;
+  std::map<std::string, proxy_target, std::less<>> targets;
   for (const auto& c : d.cfg.credentials) {
     http::client_options co;
     co.ca_file = c.ca_file;
@@ -132,6 +178,7 @@ int run_daemon(config::config cfg) {
     e.inject_header = c.inject_header;
     e.inject_format = c.inject_format;
     d.registry.add(c.name, std::move(e));
+    if (c.api_url) targets[c.name] = proxy_target{*c.api_url, client.get(), c.timeout};
     d.clients.push_back(std::move(client));
   }
 
@@ -139,26 +186,23 @@ int run_daemon(config::config cfg) {
   ao.token_wait = d.cfg.server.token_wait;
   ao.daemon_uid = ::getuid();
   d.local_api = std::make_unique<api>(d.registry, d.metrics, ao);
+  proxy_options po;
+  po.token_wait = d.cfg.server.token_wait;
+  d.local_proxy =
+      std::make_unique<proxy>(*d.local_api, d.registry, d.metrics, std::move(targets), po);
   http::server_limits limits;
   limits.max_connections = d.cfg.server.max_connections;
+  http::stream_route streaming{&proxy::selects, [&d](http::streamed_request& sr) {
+                                 return d.local_proxy->handle(sr);
+                               }};
   d.server = std::make_unique<http::server>(
       d.io.get_executor(), limits,
-      [&d](http::request& req, const http::peer_info& peer) { return d.local_api->handle(req, peer); });
+      [&d](http::request& req, const http::peer_info& peer) { return d.local_api->handle(req, peer); },
+      std::move(streaming));
 
-  if (auto r = d.server->listen_unix(d.cfg.server.socket, d.cfg.server.socket_mode); !r) {
+  if (auto r = open_listeners(d); !r) {
     log::error("{}", r.error().message);
     return 1;
-  }
-  log::info("listening on unix:{}", d.cfg.server.socket);
-  if (d.cfg.server.listen_host) {
-    boost::system::error_code ec;
-    auto addr = net::ip::make_address(*d.cfg.server.listen_host, ec);
-    auto bound = d.server->listen_tcp(http::tcp::endpoint(addr, d.cfg.server.listen_port));
-    if (!bound) {
-      log::error("{}", bound.error().message);
-      return 1;
-    }
-    log::info("listening on {}:{}", bound->address().to_string(), bound->port());
   }
 
   d.registry.start_all();

@@ -21,4 +21,11 @@ failure_class classify(const error& e) {
   }
 }
 
+awaitable<std::uint64_t> provider::prepare_command(steady_clock::time_point) { co_return 0; }
+
+awaitable<result<command_result>> provider::await_command(std::string, std::uint64_t,
+                                                          steady_clock::time_point) {
+  co_return make_error(errc::unavailable, "this provider has no asynchronous commands");
+}
+
 }  // namespace tokenbroker::broker

@@ -22,6 +22,12 @@ enum class failure_class {
 /// tls, unavailable, 408, 429 and 5xx → retry; everything else → fatal.
 failure_class classify(const error& e);
 
+/// The outcome of an asynchronous upstream command (Privicore's 202 + command id).
+struct command_result {
+  bool succeeded = false;
+  std::string body;  // the server's status text or rejection reason
+};
+
 /// Interactive login material handed over by `tokenbrokerctl login` (never stored).
 struct login_input {
   std::string username;
@@ -56,6 +62,15 @@ class provider {
   /// A starting point when nothing is persisted yet (e.g. a configured initial refresh token):
   /// a bundle with a refresh token and no access token. nullopt when there is none.
   virtual std::optional<token_bundle> seed() const { return std::nullopt; }
+
+  /// Call before sending a command whose outcome await_command() will wait for: subscribes to
+  /// acknowledgements (acks are never replayed, so the subscription must come first). Returns a
+  /// value to hand to await_command(). Never fails: waiting falls back to polling.
+  virtual awaitable<std::uint64_t> prepare_command(steady_clock::time_point deadline);
+  /// Waits for command `id` to finish. errc::timeout at `deadline`; errc::unavailable when this
+  /// provider has no asynchronous commands.
+  virtual awaitable<result<command_result>> await_command(std::string id, std::uint64_t prepared,
+                                                          steady_clock::time_point deadline);
 
   /// Frees background resources (WebSocket channels); called before the provider is dropped.
   virtual void stop() {}

@@ -3,6 +3,7 @@
 #include "core/log.hpp"
 #include "core/random.hpp"
 #include "core/spawn.hpp"
+#include "privicore/command_waiter.hpp"
 #include "privicore/grant.hpp"
 #include "privicore/parse.hpp"
 
@@ -57,11 +58,13 @@ ack_channel* broker_provider::channel_for(const secret& profile) {
   if (!ws_url_) return nullptr;  // acks by polling /request-status
   if (!channel_) {
     channel_ = std::make_shared<ack_channel>(http_, *ws_url_, profile);
+    channel_token_fp_ = profile.fingerprint();
     // The coroutine keeps the channel alive until run() has returned.
     spawn_logged(ex_, "ack channel " + name_,
                  [ch = channel_]() -> awaitable<void> { co_await ch->run(); });
-  } else {
-    channel_->set_token(profile);
+  } else if (profile.fingerprint() != channel_token_fp_) {
+    channel_token_fp_ = profile.fingerprint();
+    channel_->set_token(profile);  // re-joins on a fresh connection
   }
   return channel_.get();
 }
@@ -132,6 +135,38 @@ awaitable<result<broker::token_bundle>> broker_provider::login(const broker::log
                  rv.error().describe());
   }
   co_return granted;
+}
+
+// Commands sent through the proxy are acknowledged on the channel of the profile that granted
+// consent (§4.5), which is the stored login's profile. Without a stored login there is no channel
+// to join, and waiting polls /request-status (§5.2) without a profile token.
+awaitable<std::uint64_t> broker_provider::prepare_command(steady_clock::time_point deadline) {
+  if (!ws_url_ || !can_grant()) co_return 0;
+  auto profile = co_await do_session(false);
+  if (!profile) {
+    log::debug("credential {}: no profile session for command acks, polling instead: {}", name_,
+               profile.error().describe());
+    co_return 0;
+  }
+  auto* ch = channel_for(*profile);
+  auto joined = co_await ch->ensure_joined(deadline);
+  if (!joined) co_return 0;
+  co_return ch->generation();
+}
+
+awaitable<result<broker::command_result>> broker_provider::await_command(
+    std::string id, std::uint64_t prepared, steady_clock::time_point deadline) {
+  ack_channel* ch = channel_ && channel_->joined() ? channel_.get() : nullptr;
+  std::optional<secret> profile;  // a copy: the session may be renewed during the wait
+  if (session_) profile = session_->token;
+  const secret* p = profile ? &*profile : nullptr;
+  auto outcome = co_await wait_for_command(api_, ch, std::move(id), p, deadline,
+                                           std::chrono::milliseconds{500}, prepared);
+  if (!outcome) co_return outcome.error();
+  broker::command_result r;
+  r.succeeded = outcome->state == command_state::succeeded;
+  r.body = std::move(outcome->body);
+  co_return r;
 }
 
 }  // namespace tokenbroker::privicore

@@ -24,6 +24,9 @@ class broker_provider final : public broker::provider {
   awaitable<result<broker::token_bundle>> grant() override;
   bool can_grant() const override { return !username_.empty() && !password_.empty(); }
   awaitable<result<broker::token_bundle>> login(const broker::login_input& input) override;
+  awaitable<std::uint64_t> prepare_command(steady_clock::time_point deadline) override;
+  awaitable<result<broker::command_result>> await_command(
+      std::string id, std::uint64_t prepared, steady_clock::time_point deadline) override;
   void stop() override;
 
  private:
@@ -46,6 +49,7 @@ class broker_provider final : public broker::provider {
   std::chrono::milliseconds timeout_;
   std::optional<profile_token> session_;
   std::shared_ptr<ack_channel> channel_;
+  std::string channel_token_fp_;  // fingerprint of the token the channel joins with
 };
 
 }  // namespace tokenbroker::privicore

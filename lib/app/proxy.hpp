@@ -1,0 +1,62 @@
+// The proxy (INTERFACE.md `ANY /v1/proxy/{name}/{path}?{query}`): forwards a local call to the
+// credential's api_url with the token injected, streaming both bodies.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <string>
+
+#include "app/api.hpp"
+#include "broker/registry.hpp"
+#include "http/client.hpp"
+#include "http/server.hpp"
+#include "http/url.hpp"
+#include "metrics/metrics.hpp"
+
+namespace tokenbroker::app {
+
+/// Where a credential's proxied calls go, and how.
+struct proxy_target {
+  http::url base;                    // the credential's api_url
+  http::client* client = nullptr;    // its connection pool (its CAs, its TLS policy)
+  std::chrono::milliseconds timeout{std::chrono::seconds{30}};  // upstream header wait, body idle
+};
+
+struct proxy_options {
+  std::chrono::milliseconds token_wait{std::chrono::seconds{10}};
+  /// Request bodies up to this size are kept, so a 401 for the injected token can be retried.
+  std::size_t retry_body_limit = 64 * 1024;
+  /// Upstream answers to `Prefer: wait` are read whole up to this size.
+  std::size_t command_body_limit = 64 * 1024;
+  std::chrono::seconds max_wait{300};  // cap on Prefer: wait=N
+  std::size_t chunk_size = 64 * 1024;  // streaming buffer, each direction
+};
+
+class proxy {
+ public:
+  /// `local_api` supplies the TCP guards and the per-credential authorization.
+  proxy(api& local_api, broker::registry& reg, metrics::registry& metrics,
+        std::map<std::string, proxy_target, std::less<>> targets, proxy_options options);
+
+  /// True for request-targets under /v1/proxy/: those are streamed, not read whole.
+  static bool selects(const http::bhttp::request_header<>& h);
+  /// Serves one proxied request.
+  awaitable<http::stream_outcome> handle(http::streamed_request& sr);
+
+  struct exchange;
+
+ private:
+  template <class Stream>
+  awaitable<http::stream_outcome> serve(Stream& client, http::streamed_request& sr);
+  template <class Stream>
+  awaitable<http::stream_outcome> forward(Stream& client, exchange& x);
+
+  api& api_;
+  broker::registry& registry_;
+  metrics::registry& metrics_;
+  std::map<std::string, proxy_target, std::less<>> targets_;
+  proxy_options options_;
+};
+
+}  // namespace tokenbroker::app
