@@ -26,6 +26,9 @@ Options:
   --help               print this help and exit
 
 Signals: SIGTERM/SIGINT stop gracefully; SIGHUP re-reads and validates the configuration.
+systemd: Type=notify readiness and watchdog; sockets passed by socket activation (LISTEN_FDS)
+replace server.socket and server.listen. Paths in the configuration may use
+${CREDENTIALS_DIRECTORY}, ${RUNTIME_DIRECTORY}, ${STATE_DIRECTORY} and ${CONFIGURATION_DIRECTORY}.
 Logs go to stderr. Secrets never appear in logs: tokens show as <secret sha256:xxxxxxxx>.
 )";
 

@@ -10,6 +10,7 @@
 #include <set>
 #include <toml++/toml.h>
 
+#include "config/path_vars.hpp"
 #include "config/secret_source.hpp"
 #include "core/time.hpp"
 
@@ -47,6 +48,20 @@ struct checker {
     if (auto s = node->value<std::string>(); s && node->is_string()) return *s;
     fail(prefix + std::string(key), "must be a string");
     return std::nullopt;
+  }
+
+  // A string naming a file or directory; ${CREDENTIALS_DIRECTORY} and systemd's other directory
+  // variables are expanded (path_vars.hpp), so a unit's LoadCredential= files can be named.
+  std::optional<std::string> file_path(const toml::table& t, const std::string& prefix,
+                                       std::string_view key) {
+    auto s = str(t, prefix, key);
+    if (!s) return std::nullopt;
+    auto expanded = expand_path(*s);
+    if (!expanded) {
+      fail(prefix + std::string(key), expanded.error().message);
+      return std::nullopt;
+    }
+    return *expanded;
   }
 
   std::optional<bool> boolean(const toml::table& t, const std::string& prefix,
@@ -146,7 +161,7 @@ struct checker {
   // KEY_file, KEY_env or (only in a file nobody else can read) inline KEY.
   std::optional<secret> secret_value(const toml::table& t, const std::string& prefix,
                                      const std::string& key, bool config_private) {
-    auto path = str(t, prefix, key + "_file");
+    auto path = file_path(t, prefix, key + "_file");
     auto env = str(t, prefix, key + "_env");
     auto inline_value = str(t, prefix, key);
     int given = (path ? 1 : 0) + (env ? 1 : 0) + (inline_value ? 1 : 0);
@@ -194,7 +209,7 @@ void load_server(checker& c, const toml::table& t, server_config& s) {
   c.unknown_keys(t, p, {"socket", "socket_mode", "listen", "listen_public", "state_dir",
                         "state_key_file", "max_connections", "token_wait",
                         "secret_permissions"});
-  if (auto v = c.str(t, p, "socket")) {
+  if (auto v = c.file_path(t, p, "socket")) {
     if (v->empty() || v->front() != '/') c.fail(p + "socket", "must be an absolute path");
     else if (v->size() >= 108) c.fail(p + "socket", "path is too long for a unix socket");
     else s.socket = *v;
@@ -232,8 +247,8 @@ void load_server(checker& c, const toml::table& t, server_config& s) {
       s.listen_port = static_cast<std::uint16_t>(port);
     }
   }
-  if (auto v = c.str(t, p, "state_dir")) s.state_dir = *v;
-  if (auto v = c.str(t, p, "state_key_file")) s.state_key_file = *v;
+  if (auto v = c.file_path(t, p, "state_dir")) s.state_dir = *v;
+  if (auto v = c.file_path(t, p, "state_key_file")) s.state_key_file = *v;
   if (auto node = t.get("max_connections")) {
     if (node->is_integer() && *node->value<std::int64_t>() > 0)
       s.max_connections = static_cast<std::size_t>(*node->value<std::int64_t>());
@@ -278,7 +293,7 @@ void load_credential(checker& c, const std::string& name, const toml::table& t,
   cred.api_url = c.url(t, p, "api_url");
   if (auto v = c.str(t, p, "client_id")) cred.client_id = *v;
   if (auto s = c.secret_value(t, p, "client_secret", config_private)) cred.client_secret = *s;
-  if (auto v = c.str(t, p, "ca_file")) {
+  if (auto v = c.file_path(t, p, "ca_file")) {
     struct stat st{};
     if (::stat(v->c_str(), &st) != 0 || !S_ISREG(st.st_mode)) c.fail(p + "ca_file", "no such file " + *v);
     else cred.ca_file = *v;
