@@ -42,19 +42,29 @@ awaitable<void> run_watchdog(std::chrono::microseconds interval) {
   }
 }
 
+// True while some credential has a refresh or grant in flight.
+bool refresh_in_flight(daemon_state& d) {
+  for (auto& [name, e] : d.registry.all())
+    if (e.cred->status().state == broker::cred_state::refreshing) return true;
+  return false;
+}
+
 awaitable<void> drain_and_stop(daemon_state& d, std::chrono::seconds deadline) {
   notify("STOPPING=1");
   d.server->stop();
-  d.registry.stop_all();
   net::steady_timer t(co_await net::this_coro::executor);
   auto until = steady_clock::now() + deadline;
-  // In-flight requests finish; idle keep-alive connections are dropped at their next turn.
-  while (d.server->connections() > 0 && steady_clock::now() < until) {
+  // In-flight requests finish; idle keep-alive connections are dropped at their next turn. The
+  // credentials keep running meanwhile: callers waiting on a refresh get its token, and a
+  // rotated refresh token is persisted instead of being lost mid-call.
+  while ((d.server->connections() > 0 || refresh_in_flight(d)) && steady_clock::now() < until) {
     t.expires_after(50ms);
     co_await t.async_wait(use_tuple);
   }
   if (d.server->connections() > 0)
     log::warn("stopping with {} connections still open", d.server->connections());
+  if (refresh_in_flight(d)) log::warn("stopping with a refresh still in flight");
+  d.registry.stop_all();
   d.io.stop();
 }
 
