@@ -1,5 +1,7 @@
 // tokenbrokerctl: the command-line client of tokenbrokerd's local API.
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -31,9 +33,11 @@ Commands:
   status                             show every credential's state as a table
   refresh NAME                       force one refresh of NAME and show its status
   exec NAME -- CMD [ARGS...]         run CMD with the token in $TOKENBROKER_TOKEN
-  login NAME [--username USER] [--profile-token-file FILE]
+  login NAME [--username USER] [--profile-token-file FILE] [--refresh-token-file FILE]
                                      run an interactive grant: asks for the profile login
-                                     (the password is never echoed) or reads a profile token
+                                     (the password is never echoed) or reads a profile token;
+                                     oauth2 credentials print a URL to open in a browser
+                                     (authorization_code) or take a new refresh token
 
 Options:
   --socket PATH   the daemon's socket (default $TOKENBROKER_SOCKET or
@@ -153,29 +157,94 @@ std::string read_hidden(const char* prompt) {
   return line;
 }
 
+std::optional<std::string> read_token_file(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (!f) {
+    std::fprintf(stderr, "tokenbrokerctl: cannot read %s\n", path.c_str());
+    return std::nullopt;
+  }
+  char buf[8192];
+  std::size_t n = std::fread(buf, 1, sizeof buf, f);
+  std::fclose(f);
+  std::string t(buf, n);
+  while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
+  return t;
+}
+
+// The credential's provider as /v1/credentials shows it ("" when not listed to this caller).
+std::string provider_of(const std::string& sock, const std::string& name) {
+  auto r = call(sock, bhttp::verb::get, "/v1/credentials");
+  if (!r || r->status != 200 || !r->body.is_object()) return {};
+  auto list = r->body["credentials"];  // named: a range-for over a temporary's member dangles
+  for (const auto& c : list)
+    if (c.is_object() && c.value("name", "") == name) return c.value("provider", "");
+  return {};
+}
+
+// Opens `url` in the person's browser when a graphical session is there; the URL is printed
+// either way, so a headless machine's user can open it elsewhere.
+void open_browser(const std::string& url) {
+  auto set = [](const char* v) { return std::getenv(v) && *std::getenv(v); };
+  if (!set("DISPLAY") && !set("WAYLAND_DISPLAY")) return;
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int devnull = ::open("/dev/null", O_RDWR);
+    if (devnull >= 0) {
+      ::dup2(devnull, STDIN_FILENO);
+      ::dup2(devnull, STDOUT_FILENO);
+      ::dup2(devnull, STDERR_FILENO);
+    }
+    ::execlp("xdg-open", "xdg-open", url.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);  // no xdg-open: the printed URL is enough
+  }
+  if (pid > 0) ::waitpid(pid, nullptr, WNOHANG);  // never wait on the browser
+}
+
+// The authorization_code grant: the daemon listens for the browser's redirect; we show the URL
+// and wait for the outcome in bounded steps until the daemon's own deadline.
+int browser_login(const std::string& sock, const std::string& name) {
+  auto target = "/v1/credentials/" + name + "/login";
+  auto r = call(sock, bhttp::verb::post, target, "{}");
+  if (!r) return unreachable;
+  if (r->status != 202) return broker_said_no(*r);
+  auto url = text(r->body, "authorization_url");
+  std::printf("Open this URL in a browser to log in to %s (valid until %s):\n\n  %s\n\n",
+              name.c_str(), text(r->body, "expires_at").c_str(), url.c_str());
+  std::fflush(stdout);
+  open_browser(url);
+  for (;;) {
+    auto w = call(sock, bhttp::verb::post, target, R"({"wait":true})");
+    if (!w) return unreachable;
+    if (w->status == 202) continue;  // still waiting; the daemon ends it at its deadline
+    if (w->status != 200) return broker_said_no(*w);
+    std::printf("%s: logged in; state %s, token valid until %s\n", name.c_str(),
+                text(w->body, "state").c_str(), text(w->body, "expires_at").c_str());
+    return ok;
+  }
+}
+
 int cmd_login(const std::string& sock, const std::string& name, std::vector<std::string> args) {
   json body = json::object();
-  std::string username, token_file;
+  std::string username, token_file, refresh_file;
   for (std::size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--username" && i + 1 < args.size()) username = args[++i];
     else if (args[i] == "--profile-token-file" && i + 1 < args.size()) token_file = args[++i];
+    else if (args[i] == "--refresh-token-file" && i + 1 < args.size()) refresh_file = args[++i];
     else {
       std::fprintf(stderr, "tokenbrokerctl: login: unknown argument \"%s\"\n", args[i].c_str());
       return usage_error;
     }
   }
-  if (!token_file.empty()) {
-    FILE* f = std::fopen(token_file.c_str(), "r");
-    if (!f) {
-      std::fprintf(stderr, "tokenbrokerctl: cannot read %s\n", token_file.c_str());
-      return usage_error;
-    }
-    char buf[8192];
-    std::size_t n = std::fread(buf, 1, sizeof buf, f);
-    std::fclose(f);
-    std::string t(buf, n);
-    while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
-    body["profile_token"] = t;
+  if (!refresh_file.empty()) {
+    auto t = read_token_file(refresh_file);
+    if (!t) return usage_error;
+    body["refresh_token"] = *t;
+  } else if (!token_file.empty()) {
+    auto t = read_token_file(token_file);
+    if (!t) return usage_error;
+    body["profile_token"] = *t;
+  } else if (username.empty() && provider_of(sock, name) == "oauth2") {
+    return browser_login(sock, name);
   } else {
     if (username.empty()) {
       std::fprintf(stderr, "Privicore profile username: ");

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "app/login_api.hpp"
 #include "core/log.hpp"
 #include "http/form.hpp"
 
@@ -178,6 +179,9 @@ awaitable<http::response> api::handle_login(http::request_context& ctx) {
   auto who = authorize(ctx);
   if (auto* res = std::get_if<http::response>(&who)) co_return std::move(*res);
   auto* e = std::get<broker::entry*>(who);
+  // Browser logins (oauth2 authorization_code): start one, or wait for its outcome.
+  auto browser = co_await handle_browser_login(*e, ctx.req, options_.token_wait * 2);
+  if (browser) co_return std::move(*browser);
   auto body = json::parse(ctx.req.body(), nullptr, false);
   if (!body.is_object())
     co_return http::error_response(status::bad_request, "bad_request",
@@ -190,9 +194,10 @@ awaitable<http::response> api::handle_login(http::request_context& ctx) {
   input.username = text("username");
   input.password = secret{text("password")};
   input.profile_token = secret{text("profile_token")};
-  input.code = text("code");
-  input.code_verifier = text("code_verifier");
+  input.code = secret{text("code")};
+  input.code_verifier = secret{text("code_verifier")};
   input.redirect_uri = text("redirect_uri");
+  input.refresh_token = secret{text("refresh_token")};
   // Wipe the request body: it held a password or token.
   std::fill(ctx.req.body().begin(), ctx.req.body().end(), '\0');
   auto r = co_await e->cred->login(input);

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "oauth2/provider.hpp"
 #include "privicore/broker_provider.hpp"
 
 namespace tokenbroker::app {
@@ -13,9 +14,9 @@ std::unique_ptr<broker::provider> make_provider(net::any_io_executor ex,
     case config::provider_kind::privicore:
       return std::make_unique<privicore::broker_provider>(std::move(ex), cfg, http);
     case config::provider_kind::oauth2:
-      break;
+      return std::make_unique<oauth2::provider>(std::move(ex), cfg, http);
   }
-  throw std::runtime_error("credential " + cfg.name + ": provider \"oauth2\" is not built yet");
+  throw std::logic_error("credential " + cfg.name + ": unknown provider kind");
 }
 
 }  // namespace tokenbroker::app

@@ -346,7 +346,13 @@ awaitable<result<void>> credential::force_refresh(milliseconds wait) {
 }
 
 awaitable<result<void>> credential::login(const login_input& input) {
-  if (in_flight_) co_return make_error(errc::unavailable, "a refresh is in flight; try again");
+  // Wait for an attempt in flight instead of failing: a browser login's code is single-use.
+  auto deadline = steady_clock::now() + std::chrono::seconds{60};
+  while (in_flight_) {
+    bool changed = co_await wait_for_change(deadline);
+    if (!changed && in_flight_)
+      co_return make_error(errc::unavailable, "a refresh is in flight; try again");
+  }
   in_flight_ = true;
   update_state();
   auto t0 = steady_clock::now();

@@ -68,8 +68,8 @@ class credential {
                                             std::chrono::milliseconds wait);
   /// Forces one refresh (or joins the one in flight) and waits at most `wait` for its outcome.
   awaitable<result<void>> force_refresh(std::chrono::milliseconds wait);
-  /// Runs an interactive grant (tokenbrokerctl login); on success the credential lives on the
-  /// new grant's refresh token.
+  /// Runs an interactive grant (tokenbrokerctl login), after any refresh in flight (waiting at
+  /// most a minute); on success the credential lives on the new grant's refresh token.
   awaitable<result<void>> login(const login_input& input);
   /// The upstream refused `token`: stop serving it (if still current) and refresh at once.
   void invalidate(const secret& token);

@@ -33,9 +33,10 @@ struct login_input {
   std::string username;
   secret password;
   secret profile_token;  // instead of username/password
-  std::string code;      // authorization code (oauth2 authorization_code flow)
-  std::string code_verifier;
+  secret code;           // authorization code (oauth2 authorization_code flow)
+  secret code_verifier;  // its PKCE verifier (RFC 7636)
   std::string redirect_uri;
+  secret refresh_token;  // oauth2: a new refresh token handed over by an operator
 };
 
 class provider {

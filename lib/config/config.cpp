@@ -257,6 +257,43 @@ void load_server(checker& c, const toml::table& t, server_config& s) {
   if (auto d = c.duration(t, p, "token_wait")) s.token_wait = *d;
 }
 
+// The authorization_code grant's browser login: where to send the person, where the browser
+// comes back (a loopback address only, RFC 8252 §7.3), how long to wait.
+void load_oauth2_login(checker& c, const std::string& p, const toml::table& t,
+                       credential_config& cred) {
+  bool code_grant = cred.grant == oauth2_grant::authorization_code;
+  for (const char* k : {"authorization_url", "redirect_uri", "login_timeout"})
+    if (!code_grant && t.get(k)) c.fail(p + k, "is used by grant = \"authorization_code\" only");
+  cred.authorization_url = c.url(t, p, "authorization_url");
+  if (code_grant && cred.token_url && !t.get("authorization_url"))
+    c.fail(p + "authorization_url", "is required for grant = \"authorization_code\" with "
+                                    "token_url (or configure issuer for discovery)");
+  if (auto d = c.duration(t, p, "login_timeout")) {
+    if (d->count() <= 0) c.fail(p + "login_timeout", "must be positive");
+    else cred.login_timeout = *d;
+  }
+  auto text = c.str(t, p, "redirect_uri");
+  if (!text) return;
+  auto u = http::url::parse(*text);
+  // No port in the URI: an ephemeral one (url::parse would say 80).
+  auto start = text->find("://");
+  auto authority = start == std::string::npos
+                       ? std::string{}
+                       : text->substr(start + 3, text->find_first_of("/?", start + 3) - start - 3);
+  auto host_end = authority.starts_with("[") ? authority.find(']') : 0;
+  bool explicit_port = host_end != std::string::npos &&
+                       authority.find(':', host_end) != std::string::npos;
+  if (!u || u->scheme != "http" || !u->query.empty() ||
+      !(u->host == "127.0.0.1" || u->host == "localhost" || u->host == "::1")) {
+    c.fail(p + "redirect_uri", "must be http://127.0.0.1[:PORT]/PATH (or localhost, [::1]): "
+                               "the browser comes back to a loopback listener");
+    return;
+  }
+  cred.redirect_host = u->host;
+  cred.redirect_port = explicit_port ? u->port : 0;
+  cred.redirect_path = u->path;
+}
+
 void load_credential(checker& c, const std::string& name, const toml::table& t,
                      bool config_private, credential_config& cred) {
   const std::string p = "credential." + name + ".";
@@ -282,7 +319,8 @@ void load_credential(checker& c, const std::string& name, const toml::table& t,
       known.push_back(k);
   } else {
     for (auto k : {"token_url", "issuer", "grant", "client_auth", "refresh_token",
-                   "refresh_token_file", "refresh_token_env", "scope"})
+                   "refresh_token_file", "refresh_token_env", "scope", "authorization_url",
+                   "redirect_uri", "login_timeout"})
       known.push_back(k);
   }
   for (const auto& [k, v] : t) {
@@ -360,9 +398,13 @@ void load_credential(checker& c, const std::string& name, const toml::table& t,
     }
     if (auto s = c.secret_value(t, p, "refresh_token", config_private)) cred.refresh_token = *s;
     if (auto v = c.str(t, p, "scope")) cred.scope = *v;
-    if (cred.grant == oauth2_grant::client_credentials && cred.client_secret.empty() &&
-        !t.get("client_secret_file") && !t.get("client_secret_env"))
+    bool has_secret = !cred.client_secret.empty() || t.get("client_secret_file") ||
+                      t.get("client_secret_env") || t.get("client_secret");
+    if (cred.grant == oauth2_grant::client_credentials && !has_secret)
       c.fail(p + "client_secret_file", "is required for grant = \"client_credentials\"");
+    if (cred.auth == client_auth::client_secret_basic && !has_secret)
+      c.fail(p + "client_auth", "client_secret_basic needs a client_secret_file (or _env)");
+    load_oauth2_login(c, p, t, cred);
   }
 
   if (cred.tls_skip_verify) {

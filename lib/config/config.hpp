@@ -57,6 +57,11 @@ struct credential_config {
   client_auth auth = client_auth::client_secret_post;
   secret refresh_token;  // initial refresh token, consumed once into the state store
   std::string scope;     // oauth2: space-separated
+  std::optional<http::url> authorization_url;  // authorization_code without discovery
+  std::string redirect_host = "127.0.0.1";      // authorization_code: the loopback redirect
+  std::uint16_t redirect_port = 0;              // 0: ephemeral
+  std::string redirect_path = "/callback";
+  std::chrono::milliseconds login_timeout{std::chrono::minutes{5}};  // browser login bound
 
   bool has_login() const noexcept { return !username.empty() && !password.empty(); }
 };

@@ -15,6 +15,7 @@ std::string_view to_string(errc code) noexcept {
     case errc::unavailable: return "unavailable";
     case errc::unauthorized: return "unauthorized";
     case errc::io: return "io";
+    case errc::refused: return "refused";
   }
   return "unknown";
 }

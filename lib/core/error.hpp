@@ -21,6 +21,8 @@ enum class errc {
   unavailable,       // no usable value right now (e.g. no valid token); retry later
   unauthorized,      // credentials or token refused
   io,                // local file system error
+  refused,           // the peer refused our client or request as invalid (OAuth2 invalid_client,
+                     // unauthorized_client, ...): retrying the same request cannot help
 };
 
 /// Short, stable name of an errc ("transport", "timeout", ...), used in logs and metrics labels.
