@@ -108,7 +108,8 @@ TEST_CASE("the_grafana_dashboard_queries_only_metrics_and_labels_the_daemon_expo
       }
     }
   }
-  for (const auto& [name, type] : s.families) {
+  for (const auto& family : s.families) {
+    const std::string& name = family.first;  // not a structured binding: CHECK captures it
     if (name.starts_with("tokenbroker_"))
       CHECK_MESSAGE(used.count(name), name, " is exported but not on the dashboard");
   }

@@ -177,7 +177,8 @@ int raw_status(const std::string& socket_path, const std::string& request_head) 
 
 std::uint64_t sim_requests(const sim_fixture& sim) {
   std::uint64_t n = 0;
-  for (auto& [path, count] : sim.stats()["requests"].items())
+  auto stats = sim.stats();  // named: a range-for over a temporary's member would dangle
+  for (auto& [path, count] : stats["requests"].items())
     if (path.rfind("/data-token", 0) == 0) n += count.get<std::uint64_t>();
   return n;
 }
