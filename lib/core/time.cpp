@@ -82,12 +82,18 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
   if (ec != std::errc{} || n < 0) return std::nullopt;
   std::string_view unit(p, static_cast<std::size_t>(s.data() + s.size() - p));
-  if (unit == "ms") return milliseconds{n};
-  if (unit.empty() || unit == "s") return seconds{n};
-  if (unit == "m") return minutes{n};
-  if (unit == "h") return hours{n};
-  if (unit == "d") return days{n};
-  return std::nullopt;
+  std::int64_t unit_ms = 0;
+  if (unit == "ms") unit_ms = 1;
+  else if (unit.empty() || unit == "s") unit_ms = 1000;
+  else if (unit == "m") unit_ms = 60'000;
+  else if (unit == "h") unit_ms = 3'600'000;
+  else if (unit == "d") unit_ms = 86'400'000;
+  else return std::nullopt;
+  // Found by fuzz_config: "3883139815726120959h" overflowed the conversion to milliseconds (UB,
+  // in practice a negative margin). Nothing here needs more than a few years; clock arithmetic
+  // in nanoseconds stays far from overflow below this bound.
+  if (n > max_duration.count() / unit_ms) return std::nullopt;
+  return milliseconds{n * unit_ms};
 }
 
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view s, sys_seconds now) {

@@ -17,7 +17,10 @@ std::optional<sys_seconds> parse_timestamp(std::string_view s);
 /// Formats as RFC 3339 UTC: "2026-02-21T15:33:44Z".
 std::string format_timestamp(sys_seconds t);
 
-/// Parses "250ms", "90s", "5m", "2h", "1d" (and bare seconds "30"); nullopt on anything else.
+/// Longest duration parse_duration accepts (about ten years).
+inline constexpr std::chrono::milliseconds max_duration{std::chrono::hours{24 * 3660}};
+/// Parses "250ms", "90s", "5m", "2h", "1d" (and bare seconds "30"), at most max_duration; nullopt
+/// on anything else.
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view s);
 
 /// Parses an HTTP Retry-After value (delta seconds or an IMF-fixdate) relative to `now`.

@@ -28,7 +28,12 @@ std::string optional_string(const json& j, std::initializer_list<const char*> ke
 std::optional<std::int64_t> integer(const json* v) {
   if (!v) return std::nullopt;
   if (v->is_number_integer()) return v->get<std::int64_t>();
-  if (v->is_number_float()) return static_cast<std::int64_t>(v->get<double>());
+  if (v->is_number_float()) {
+    // Found by fuzz_privicore_parse: 1e308 cast to an integer is undefined behaviour.
+    double d = v->get<double>();
+    if (!(d > -9.0e18 && d < 9.0e18)) return std::nullopt;  // also NaN
+    return static_cast<std::int64_t>(d);
+  }
   if (!v->is_string()) return std::nullopt;
   const auto& s = v->get_ref<const std::string&>();
   std::int64_t n = 0;

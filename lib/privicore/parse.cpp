@@ -59,7 +59,8 @@ result<std::optional<sys_seconds>> expiry(const json& j, std::initializer_list<c
   const json* rel = field(j, relative);
   if (!rel) return std::optional<sys_seconds>{};
   auto n = integer(rel);
-  if (!n || *n < 0)
+  // At most ten years: `now + n` must not overflow, nor the engine's nanosecond arithmetic.
+  if (!n || *n < 0 || *n > 10LL * 366 * 86400)
     return malformed("field \"" + std::string(*relative.begin()) + "\" is not a number of seconds");
   return std::optional<sys_seconds>{now + std::chrono::seconds{*n}};
 }

@@ -166,22 +166,33 @@ std::string encode_bundle(const broker::token_bundle& b) {
 
 result<broker::token_bundle> decode_bundle(std::string_view text) {
   auto j = nlohmann::json::parse(text, nullptr, false);
-  if (!j.is_object() || j.value("version", 0) != 1)
+  auto version = j.is_object() ? j.find("version") : j.end();
+  if (!j.is_object() || version == j.end() || *version != 1)
     return make_error(errc::malformed, "state record has an unknown layout");
+  // Timestamps are whole seconds between 1970 and 9999: anything else (a float, a huge value)
+  // would overflow the engine's nanosecond clock arithmetic.
+  struct out_of_range {};
+  auto timestamp = [&](const char* key) {
+    const auto& v = j.at(key);
+    if (!v.is_number_integer() || v.get<std::int64_t>() < 0 || v.get<std::int64_t>() > 253402300799)
+      throw out_of_range{};
+    return sys_seconds{std::chrono::seconds{v.get<std::int64_t>()}};
+  };
   try {
     broker::token_bundle b;
     b.access_token = secret{j.at("access_token").get<std::string>()};
     b.token_type = j.at("token_type").get<std::string>();
     b.scope = j.at("scope").get<std::string>();
-    b.expires_at = sys_seconds{std::chrono::seconds{j.at("expires_at").get<std::int64_t>()}};
-    b.obtained_at = sys_seconds{std::chrono::seconds{j.at("obtained_at").get<std::int64_t>()}};
+    b.expires_at = timestamp("expires_at");
+    b.obtained_at = timestamp("obtained_at");
     b.refresh_token = secret{j.at("refresh_token").get<std::string>()};
     b.grant_id = j.at("grant_id").get<std::string>();
-    if (j.contains("refresh_expires_at"))
-      b.refresh_expires_at = sys_seconds{std::chrono::seconds{j["refresh_expires_at"].get<std::int64_t>()}};
+    if (j.contains("refresh_expires_at")) b.refresh_expires_at = timestamp("refresh_expires_at");
     return b;
   } catch (const nlohmann::json::exception&) {
     return make_error(errc::malformed, "state record is missing fields");
+  } catch (const out_of_range&) {
+    return make_error(errc::malformed, "state record has a timestamp out of range");
   }
 }
 

@@ -40,6 +40,16 @@ TEST_CASE("durations_parse_units") {
   CHECK_FALSE(parse_duration(""));
 }
 
+// Found by fuzz_config: a huge count overflowed the conversion to milliseconds.
+TEST_CASE("durations_beyond_ten_years_are_refused_not_overflowed") {
+  CHECK(parse_duration("3650d") == hours{24 * 3650});
+  CHECK(parse_duration(std::to_string(max_duration.count()) + "ms") == max_duration);
+  CHECK_FALSE(parse_duration(std::to_string(max_duration.count() + 1) + "ms"));
+  CHECK_FALSE(parse_duration("3883139815726120959h"));
+  CHECK_FALSE(parse_duration("9223372036854775807d"));
+  CHECK_FALSE(parse_duration("99999999999999999999s"));  // beyond int64 itself
+}
+
 TEST_CASE("retry_after_accepts_seconds_and_http_dates") {
   auto now = *parse_timestamp("1994-11-06T08:49:00Z");
   CHECK(parse_retry_after("120", now) == seconds{120});

@@ -333,3 +333,17 @@ TEST_CASE("refresh_401_and_422_are_http_errors") {
   CHECK(r.error().message.find("refresh token revoked") != std::string::npos);
   CHECK(parse_refresh(answer(422, ""), now).error().status == 422);
 }
+
+// Found by fuzz_privicore_parse: expiresIn 1e308 was cast to an integer (undefined behaviour),
+// and a huge whole number overflowed now + expiresIn.
+TEST_CASE("an_absurd_expires_in_is_malformed_not_overflowed") {
+  for (const char* v : {"1e308", "-1e308", "9223372036854775807", "316300000", "1e12"}) {
+    CAPTURE(v);
+    auto r = parse_token_set(answer(200, std::string(R"({"token":"t","expiresIn":)") + v + "}"), now);
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().code == errc::malformed);
+  }
+  auto ok = parse_token_set(answer(200, R"({"token":"t","expiresIn":3600.5})"), now);
+  REQUIRE(ok.has_value());
+  CHECK(ok->expires_at == now + 3600s);
+}

@@ -6,6 +6,8 @@
 #include <boost/asio/io_context.hpp>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
 
 using namespace tokenbroker;
 using namespace tokenbroker::store;
@@ -162,4 +164,30 @@ TEST_CASE("state_keys_are_read_raw_hex_or_base64") {
   auto open = write("open", std::string(32, 'a'));
   ::chmod(open.c_str(), 0644);
   CHECK_FALSE(read_state_key(open).has_value());
+}
+
+// Found by fuzz_state_file: a `version` of another type threw out of decode_bundle (and so out of
+// the credential's loop, which then never ran), and a float or huge timestamp overflowed the
+// engine's clock arithmetic. Such records are refused like any malformed one.
+TEST_CASE("records_with_mistyped_or_out_of_range_fields_are_refused_not_thrown") {
+  auto good = nlohmann::json::parse(encode_bundle(sample()));
+  REQUIRE(decode_bundle(good.dump()).has_value());
+  for (const auto& change : std::vector<std::pair<std::string, nlohmann::json>>{
+           {"version", "1"},
+           {"version", nullptr},
+           {"expires_at", 1.5e300},
+           {"expires_at", -1},
+           {"obtained_at", std::numeric_limits<std::int64_t>::max()},
+           {"refresh_expires_at", "soon"},
+           {"access_token", 5}}) {
+    const std::string& key = change.first;  // not a structured binding: CAPTURE is a lambda
+    CAPTURE(key);
+    auto j = good;
+    j[key] = change.second;
+    auto r = decode_bundle(j.dump());
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().code == errc::malformed);
+  }
+  CHECK_FALSE(decode_bundle("[]").has_value());
+  CHECK_FALSE(decode_bundle("").has_value());
 }
