@@ -94,6 +94,7 @@ broker_fixture::broker_fixture(const sim_fixture& sim, broker_options o) {
   }
   write_private(config_, cfg);
   log_level_ = o.log_level;
+  log_format_ = o.log_format;
   start();
 }
 
@@ -105,7 +106,10 @@ void broker_fixture::restart(int sig) {
 
 void broker_fixture::start() {
   proc_ = std::make_unique<process>(process_options{
-      {bin_path("tokenbrokerd"), "--config", config_, "--log-level", log_level_}, {}, {},
+      {bin_path("tokenbrokerd"), "--config", config_, "--log-level", log_level_, "--log-format",
+       log_format_},
+      {},
+      {},
       dir_.file("broker" + std::to_string(starts_++) + ".log")});
   // Ready when the socket answers; the daemon creates it only once it is listening.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{15};

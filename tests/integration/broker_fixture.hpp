@@ -19,6 +19,7 @@ struct broker_options {
   std::string extra_server;     // extra lines for [server]
   std::string extra_credential; // extra lines for [credential.privicore]
   std::string log_level = "debug";
+  std::string log_format = "text";  // --log-format
   bool persist = true;          // state_key_file set: tokens survive restarts
 };
 
@@ -63,7 +64,7 @@ class broker_fixture {
   temp_dir dir_;
   std::string socket_, config_;
   int starts_ = 0;
-  std::string log_level_;
+  std::string log_level_, log_format_;
   std::unique_ptr<process> proc_;
 };
 

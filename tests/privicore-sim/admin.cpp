@@ -102,4 +102,9 @@ awaitable<reply> handle_admin_expire(context& ctx, const request& req) {
   co_return reply{json_response(req, 200, {{"expired", true}})};
 }
 
+// GET /_sim/secrets: every secret issued or given (leak tests look for them everywhere).
+awaitable<reply> handle_admin_secrets(context& ctx, const request& req) {
+  co_return reply{json_response(req, 200, {{"secrets", ctx.st.secrets()}})};
+}
+
 }  // namespace tokenbroker::sim

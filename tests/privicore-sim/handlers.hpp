@@ -47,6 +47,7 @@ awaitable<reply> handle_admin_check(context&, const request&);
 awaitable<reply> handle_admin_revoke_grants(context&, const request&);
 awaitable<reply> handle_admin_events(context&, const request&);
 awaitable<reply> handle_admin_expire(context&, const request&);
+awaitable<reply> handle_admin_secrets(context&, const request&);
 
 /// Finds the handler for `req` and runs it: 404 for an unknown path, 405 for a wrong method.
 awaitable<reply> route(context& ctx, const request& req);

@@ -57,6 +57,7 @@ const std::vector<route_entry>& routes() {
       {"/_sim/revoke-grants", false, {verb::post}, handle_admin_revoke_grants},
       {"/_sim/events", false, {verb::get}, handle_admin_events},
       {"/_sim/expire", false, {verb::post}, handle_admin_expire},
+      {"/_sim/secrets", false, {verb::get}, handle_admin_secrets},
   };
   return table;
 }

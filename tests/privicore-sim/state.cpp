@@ -240,6 +240,22 @@ void state::record_event(std::string type, std::string_view presented_refresh, j
   events_.push_back(std::move(e));
 }
 
+json state::secrets() const {
+  json out = json::array();
+  auto add = [&](std::string_view kind, const std::string& value) {
+    if (!value.empty()) out.push_back({{"kind", kind}, {"value", value}});
+  };
+  for (const auto& [value, t] : tokens_)
+    add(t.kind == token_kind::profile  ? "profile_token"
+        : t.kind == token_kind::access ? "access_token"
+                                       : "refresh_token",
+        value);
+  for (const auto& [code, c] : codes_) add("authorization_code", code);
+  for (const auto& [id, app] : apps_) add("client_secret", app.client_secret);
+  for (const auto& [user, p] : profiles_) add("password", p.password);
+  return out;
+}
+
 json state::events(std::int64_t since_us) const {
   json out = json::array();
   for (const auto& e : events_)

@@ -73,6 +73,9 @@ class state {
   bool expire(std::string_view token);
   nlohmann::json stats() const;
   nlohmann::json events(std::int64_t since_us) const;
+  /// Every secret value issued or given so far (tokens of every kind, authorization codes,
+  /// client secrets, profile passwords), for leak tests: `[{"kind","value"}]`.
+  nlohmann::json secrets() const;
   counters& count() noexcept { return counters_; }
   /// Counts a request by path; command ids are folded into "/request-status/{commandId}".
   void count_request(std::string_view path);

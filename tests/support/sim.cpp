@@ -168,6 +168,8 @@ std::size_t sim_fixture::revoke_grants(const std::string& client_id) const {
 json sim_fixture::events() const {
   return admin("GET", "/_sim/events", nullptr);
 }
+json sim_fixture::secrets() const { return admin("GET", "/_sim/secrets", nullptr)["secrets"]; }
+
 void sim_fixture::expire(const std::string& token) const {
   admin("POST", "/_sim/expire", {{"token", token}});
 }

@@ -77,6 +77,8 @@ class sim_fixture {
   std::size_t revoke_grants(const std::string& client_id) const;
   nlohmann::json events() const;
   void expire(const std::string& token) const;
+  /// GET /_sim/secrets: `[{"kind","value"}]`, every secret the simulator issued or was given.
+  nlohmann::json secrets() const;
 
  private:
   nlohmann::json admin(const std::string& method, const std::string& target,
