@@ -57,7 +57,7 @@ void credential::stop() {
   stopped_ = true;
   provider_->stop();
   wake_loop();
-  notify_waiters();
+  changes_.notify();
 }
 
 bool credential::valid_for(milliseconds d) const {
@@ -112,18 +112,6 @@ void credential::schedule_next() {
 
 void credential::wake_loop() { loop_timer_.cancel(); }
 
-void credential::notify_waiters() {
-  for (auto* t : waiters_) t->cancel();
-}
-
-awaitable<bool> credential::wait_for_change(steady_clock::time_point deadline) {
-  net::steady_timer t(ex_, deadline);
-  waiters_.push_back(&t);
-  auto it = std::prev(waiters_.end());
-  auto [ec] = co_await t.async_wait(use_tuple);
-  waiters_.erase(it);
-  co_return ec == net::error::operation_aborted;
-}
 
 std::chrono::seconds credential::retry_after_hint() const {
   auto wait = duration_cast<std::chrono::seconds>(next_attempt_ - steady_clock::now());
@@ -177,7 +165,7 @@ awaitable<void> credential::run() {
       if (backoff_.attempts() == 0 && !in_flight_) schedule_next();
     }
     update_state();
-    notify_waiters();  // expiry or state changes matter to waiters
+    changes_.notify();  // expiry or state changes matter to waiters
   }
 }
 
@@ -218,7 +206,7 @@ awaitable<void> credential::do_attempt(action a) {
   in_flight_ = false;
   ++generation_;
   update_state();
-  notify_waiters();
+  changes_.notify();
 }
 
 awaitable<void> credential::adopt(token_bundle b, std::string_view result, double seconds) {
@@ -303,13 +291,13 @@ awaitable<result<served_token>> credential::get_token(std::chrono::seconds min_v
     auto a = next_action();
     bool hopeless = stopped_ || (!in_flight_ && a == action::idle) ||
                     (waited && !in_flight_ && steady_clock::now() < next_attempt_) ||
-                    waiters_.size() >= options_.max_waiters;
+                    changes_.waiting() >= options_.max_waiters;
     if (!hopeless && !in_flight_ && backoff_.attempts() == 0 &&
         next_attempt_ > steady_clock::now()) {
       next_attempt_ = steady_clock::now();  // a caller needs a fresher token: refresh now
       wake_loop();
     }
-    if (hopeless || !co_await wait_for_change(deadline)) {
+    if (hopeless || !co_await changes_.wait(deadline)) {
       metrics_.token_request(options_.name, "unavailable");
       auto e = make_error(errc::unavailable,
                           state_ == cred_state::needs_grant
@@ -338,7 +326,7 @@ awaitable<result<void>> credential::force_refresh(milliseconds wait) {
   }
   auto deadline = steady_clock::now() + wait;
   while (generation_ == gen) {
-    if (!co_await wait_for_change(deadline) && generation_ == gen)
+    if (!co_await changes_.wait(deadline) && generation_ == gen)
       co_return make_error(errc::timeout, "refresh still in flight");
   }
   if (!last_attempt_ok_) co_return make_error(errc::unavailable, last_error_);
@@ -349,7 +337,7 @@ awaitable<result<void>> credential::login(const login_input& input) {
   // Wait for an attempt in flight instead of failing: a browser login's code is single-use.
   auto deadline = steady_clock::now() + std::chrono::seconds{60};
   while (in_flight_) {
-    bool changed = co_await wait_for_change(deadline);
+    bool changed = co_await changes_.wait(deadline);
     if (!changed && in_flight_)
       co_return make_error(errc::unavailable, "a refresh is in flight; try again");
   }
@@ -366,7 +354,7 @@ awaitable<result<void>> credential::login(const login_input& input) {
   in_flight_ = false;
   ++generation_;
   update_state();
-  notify_waiters();
+  changes_.notify();
   wake_loop();
   if (!r) co_return r.error();
   co_return result<void>{};

@@ -13,6 +13,7 @@
 #include "broker/token.hpp"
 #include "core/asio.hpp"
 #include "core/backoff.hpp"
+#include "core/change_signal.hpp"
 #include "core/error.hpp"
 #include "metrics/metrics.hpp"
 #include "store/store.hpp"
@@ -93,8 +94,6 @@ class credential {
   void schedule_next();
   void update_state();
   void wake_loop();
-  void notify_waiters();
-  awaitable<bool> wait_for_change(steady_clock::time_point deadline);
   std::chrono::seconds retry_after_hint() const;
 
   net::any_io_executor ex_;
@@ -121,7 +120,7 @@ class credential {
   std::uint64_t generation_ = 0;  // bumped when an attempt ends
 
   net::steady_timer loop_timer_;
-  std::list<net::steady_timer*> waiters_;
+  change_signal changes_;  // callers waiting for a token or an attempt's end
 };
 
 }  // namespace tokenbroker::broker

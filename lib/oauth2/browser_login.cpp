@@ -104,19 +104,6 @@ result<std::shared_ptr<browser_login>> browser_login::open(net::any_io_executor 
   return self;
 }
 
-void browser_login::wake() {
-  for (auto* t : waiters_) t->cancel();
-}
-
-awaitable<bool> browser_login::wait_change(steady_clock::time_point deadline) {
-  net::steady_timer t(ex_, deadline);
-  waiters_.push_back(&t);
-  auto it = std::prev(waiters_.end());
-  auto [ec] = co_await t.async_wait(use_tuple);
-  waiters_.erase(it);
-  co_return ec == net::error::operation_aborted;
-}
-
 void browser_login::close_listener() {
   boost::system::error_code ec;
   acceptor_.close(ec);
@@ -127,7 +114,7 @@ void browser_login::deliver(result<broker::login_input> r) {
   callback_ = std::move(r);
   close_listener();  // exactly one callback is accepted
   if (!callback_->has_value()) finish(callback_->error());
-  wake();
+  changes_.notify();
 }
 
 void browser_login::finish(result<void> outcome) {
@@ -140,7 +127,7 @@ void browser_login::finish(result<void> outcome) {
   if (outcome_->has_value()) log::info("credential {}: browser login succeeded", options_.name);
   else log::warn("credential {}: browser login failed: {}", options_.name,
                  outcome_->error().describe());
-  wake();
+  changes_.notify();
 }
 
 void browser_login::cancel(const std::string& why) {
@@ -148,13 +135,13 @@ void browser_login::cancel(const std::string& why) {
 }
 
 awaitable<result<broker::login_input>> browser_login::wait_for_callback() {
-  while (!callback_) co_await wait_change(steady_clock::time_point::max());
+  while (!callback_) co_await changes_.wait(steady_clock::time_point::max());
   co_return *callback_;
 }
 
 awaitable<bool> browser_login::wait_outcome(steady_clock::time_point deadline) {
   while (!outcome_ && steady_clock::now() < deadline) {
-    bool woken = co_await wait_change(deadline);
+    bool woken = co_await changes_.wait(deadline);
     if (!woken) break;
   }
   co_return outcome_.has_value();

@@ -11,6 +11,7 @@
 
 #include "broker/provider.hpp"
 #include "core/asio.hpp"
+#include "core/change_signal.hpp"
 #include "core/error.hpp"
 #include "core/secret.hpp"
 #include "core/time.hpp"
@@ -75,8 +76,6 @@ class browser_login {
   http::response handle_request(const http::request& req, bool& delivered);
   void deliver(result<broker::login_input> r);
   void close_listener();
-  void wake();
-  awaitable<bool> wait_change(steady_clock::time_point deadline);
 
   net::any_io_executor ex_;
   browser_login_options options_;
@@ -89,7 +88,7 @@ class browser_login {
   steady_clock::time_point deadline_{};
   std::optional<result<broker::login_input>> callback_;
   std::optional<result<void>> outcome_;
-  std::list<net::steady_timer*> waiters_;
+  change_signal changes_;  // the callback or the outcome arrived
   std::size_t sessions_ = 0;
 };
 
