@@ -77,6 +77,25 @@ client::client(net::any_io_executor ex, client_options options)
       throw std::runtime_error("cannot load CA file " + options_.ca_file + ": " + ec.message());
   }
   insecure_ctx_.set_verify_mode(ssl::verify_none);
+  if (options_.cert_file.empty() != options_.key_file.empty())
+    throw std::runtime_error("a client certificate needs both cert_file and key_file");
+  if (!options_.cert_file.empty()) {
+    // Both contexts: a loopback server with unverified TLS may still ask for our certificate.
+    for (ssl::context* c : {&ctx_, &insecure_ctx_}) {
+      boost::system::error_code ec;
+      c->use_certificate_chain_file(options_.cert_file, ec);
+      if (ec)
+        throw std::runtime_error("cannot load client certificate " + options_.cert_file + ": " +
+                                 ec.message());
+      c->use_private_key_file(options_.key_file, ssl::context::pem, ec);
+      if (ec)
+        throw std::runtime_error("cannot load client key " + options_.key_file + ": " +
+                                 ec.message());
+      if (SSL_CTX_check_private_key(c->native_handle()) != 1)
+        throw std::runtime_error("client key " + options_.key_file + " does not match " +
+                                 options_.cert_file);
+    }
+  }
 }
 
 awaitable<result<connection_ptr>> client::acquire(const url& base,

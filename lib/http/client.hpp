@@ -16,6 +16,8 @@ namespace tokenbroker::http {
 
 struct client_options {
   std::string ca_file;     // extra trusted CAs (PEM) on top of the system store; empty for none
+  std::string cert_file;   // client certificate chain (PEM) offered to servers; empty for none
+  std::string key_file;    // its private key (PEM); required with cert_file
   bool verify_tls = true;  // false is honoured for loopback URLs only
   std::chrono::milliseconds connect_timeout{std::chrono::seconds{5}};
   std::size_t max_response_body = 8 * 1024 * 1024;
@@ -109,7 +111,7 @@ error io_error(const boost::system::error_code& ec, std::string_view what);
 
 class client {
  public:
-  /// Throws std::runtime_error when `ca_file` cannot be loaded.
+  /// Throws std::runtime_error when `ca_file`, `cert_file` or `key_file` cannot be loaded.
   client(net::any_io_executor ex, client_options options);
 
   /// Sends `req` to the origin of `base` and reads the whole answer. Sets Host and Content-Length
