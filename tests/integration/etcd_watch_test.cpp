@@ -3,6 +3,7 @@
 #include <future>
 
 #include "etcd_harness.hpp"
+#include "support/tcp_relay.hpp"
 
 using namespace tokenbroker;
 using namespace tokenbroker::cluster;
@@ -135,6 +136,38 @@ TEST_CASE("watch resumes after etcd restarts, without missing or repeating an ev
   CHECK(w.log.resyncs() == 1);
 }
 
+TEST_CASE("watch cut off while changes happen (and etcd restarts) gets each of them once after") {
+  etcd_fixture etcd;
+  io_thread io;
+  test::tcp_relay relay(etcd.port());
+  etcd_client c(io.executor(), options_for({relay.endpoint()}, 1s));
+  etcd_client writer(io.executor(), options_for({etcd.endpoint()}));
+  running_watch w(io, c, "p/");
+  REQUIRE(eventually([&] { return w.log.resyncs() == 1; }));
+  io.await(writer.put("p/1", "seen live")).value();
+  REQUIRE(eventually([&] { return w.log.size() == 1; }));
+
+  // The watch cannot reach etcd while these happen: it must fetch them when it reconnects.
+  relay.cut();
+  io.await(writer.put("p/2", "while cut off")).value();
+  io.await(writer.put("p/3", "while cut off")).value();
+  etcd.stop();
+  etcd.start();
+  io.await(writer.put("p/4", "after a restart, still cut off")).value();
+  CHECK(w.log.size() == 1);
+  relay.resume();
+  REQUIRE(eventually([&] { return w.log.size() >= 4; }));
+  io.await(writer.put("p/5", "live again")).value();
+  REQUIRE(eventually([&] { return w.log.size() >= 5; }));
+  CHECK(w.stop());
+
+  auto ev = w.log.events();
+  INFO(describe(ev));
+  REQUIRE(ev.size() == 5);
+  for (std::size_t i = 0; i < ev.size(); ++i) CHECK(ev[i].record.key == "p/" + std::to_string(i + 1));
+  CHECK(w.log.resyncs() == 1);  // continuity was proven, no re-read needed
+}
+
 TEST_CASE("a watch from a compacted revision asks for a re-read and goes on from now") {
   etcd_fixture etcd;
   io_thread io;
@@ -193,13 +226,14 @@ TEST_CASE("watch with authentication on, across a restart that forgets the token
   o.username = "root";
   o.password = secret{fo.root_password};
   etcd_client c(io.executor(), o);
+  etcd_client writer(io.executor(), o);  // its own token: the watch must renew its own
   running_watch w(io, c, "aw/");
   REQUIRE(eventually([&] { return w.log.resyncs() == 1; }));
-  io.await(c.put("aw/1", "v")).value();
+  io.await(writer.put("aw/1", "v")).value();
   REQUIRE(eventually([&] { return w.log.size() == 1; }));
   etcd.stop();
   etcd.start();
-  io.await(c.put("aw/2", "v")).value();
+  io.await(writer.put("aw/2", "v")).value();
   REQUIRE(eventually([&] { return w.log.size() == 2; }));
   CHECK(w.log.resyncs() == 1);
 }
