@@ -74,12 +74,12 @@ void etcd_client::stop() {
 }
 
 http::request etcd_client::impl::make_request(std::size_t i, std::string_view path,
-                                              std::string body) const {
+                                              std::string body, const secret& token) const {
   const auto& ep = options.endpoints[i];
   http::request req{http::verb::post, ep.join(path).target(), 11};
   req.set(http::field::content_type, "application/json");
   // etcd takes the raw token, without a scheme.
-  if (tokens[i] && !tokens[i]->empty()) req.set(http::field::authorization, tokens[i]->reveal());
+  if (!token.empty()) req.set(http::field::authorization, token.reveal());
   req.body() = std::move(body);
   req.prepare_payload();
   return req;
@@ -88,8 +88,7 @@ http::request etcd_client::impl::make_request(std::size_t i, std::string_view pa
 awaitable<result<void>> etcd_client::impl::authenticate(std::size_t i, bool& reached) {
   constexpr std::string_view path = "/v3/auth/authenticate";
   json body{{"name", options.username}, {"password", options.password.reveal()}};
-  tokens[i].reset();
-  auto req = make_request(i, path, body.dump());
+  auto req = make_request(i, path, body.dump(), secret{});
   auto res = co_await http.send(options.endpoints[i], std::move(req), options.timeout);
   if (!res) co_return res.error();
   reached = true;
@@ -111,17 +110,33 @@ awaitable<result<void>> etcd_client::impl::authenticate(std::size_t i, bool& rea
   co_return result<void>{};
 }
 
+awaitable<result<secret>> etcd_client::impl::token_for(std::size_t i, bool& reached) {
+  if (!auth()) co_return secret{};
+  if (!tokens[i]) {
+    auto a = co_await authenticate(i, reached);
+    if (!a) co_return a.error();
+  }
+  if (!tokens[i]) co_return make_error(errc::unauthorized, "etcd: no auth token");  // raced
+  co_return *tokens[i];
+}
+
+void etcd_client::impl::forget_token(std::size_t i, const secret& used) {
+  if (tokens[i] && *tokens[i] == used) tokens[i].reset();
+}
+
 awaitable<result<json>> etcd_client::impl::call_endpoint(std::size_t i, std::string_view path,
                                                          const std::string& body, bool& reached) {
   bool retried_token = false;
   bool retried_transport = false;
   for (;;) {
     reached = false;
-    if (auth() && !tokens[i]) {
-      auto a = co_await authenticate(i, reached);
-      if (!a) co_return a.error();
+    auto token = co_await token_for(i, reached);
+    if (!token && token.error().code == errc::transport && !retried_transport) {
+      retried_transport = true;
+      continue;
     }
-    auto req = make_request(i, path, body);
+    if (!token) co_return token.error();
+    auto req = make_request(i, path, body, *token);
     auto res = co_await http.send(options.endpoints[i], std::move(req), options.timeout);
     if (!res) {
       // A pooled connection that etcd closed (a restart) fails once; a fresh one may not.
@@ -138,13 +153,14 @@ awaitable<result<json>> etcd_client::impl::call_endpoint(std::size_t i, std::str
     bool in_band_error = false;
     if (j.is_object()) {
       auto e = j.find("error");
-      in_band_error = e != j.end() && (e->is_object() || (e->is_string() && !e->get_ref<const std::string&>().empty()));
+      in_band_error = e != j.end() && (e->is_object() || (e->is_string() &&
+                                                          !e->get_ref<const std::string&>().empty()));
     }
     if (status != 200 || in_band_error) {
       auto f = codec::failure_from_body(path, status, res->body());
       if (f.token_refused && auth() && !retried_token) {
         retried_token = true;
-        tokens[i].reset();
+        forget_token(i, *token);
         continue;
       }
       if (f.err.code == errc::unavailable) reached = false;

@@ -198,13 +198,14 @@ etcd_failure classify(std::string_view what, int status, int grpc_code, std::str
   // gRPC codes: 4 DeadlineExceeded, 5 NotFound, 7 PermissionDenied, 8 ResourceExhausted,
   // 14 Unavailable, 16 Unauthenticated. etcd reuses some for unrelated errors, so the message
   // decides where it is specific.
-  if (contains(message, "invalid auth token") || contains(message, "revision of auth store is old")) {
+  // "user name is empty": we sent no token (etcd turned authentication on since we looked).
+  if (contains(message, "invalid auth token") || contains(message, "revision of auth store is old") ||
+      contains(message, "user name is empty")) {
     f.err = make_error(errc::unauthorized, text);
     f.token_refused = true;
   } else if (contains(message, "lease not found") || grpc_code == 5) {
     f.err = make_error(errc::not_found, text);
-  } else if (contains(message, "authentication failed") || contains(message, "user name is empty") ||
-             contains(message, "permission denied") || grpc_code == 7 || grpc_code == 16) {
+  } else if (contains(message, "authentication failed") || contains(message, "permission denied") || grpc_code == 7 || grpc_code == 16) {
     f.err = make_error(errc::unauthorized, text);
   } else if (grpc_code == 4 || grpc_code == 8 || grpc_code == 14 || status >= 500 ||
              contains(message, "request timed out") || contains(message, "no leader") ||

@@ -69,8 +69,14 @@ struct etcd_client::impl {
                                         const std::string& body, bool& reached);
   /// POST /v3/auth/authenticate on endpoint `i`; stores the token in tokens[i].
   awaitable<result<void>> authenticate(std::size_t i, bool& reached);
-  /// A POST of `body` to `path` on endpoint `i`, with its token if any.
-  http::request make_request(std::size_t i, std::string_view path, std::string body) const;
+  /// The token to send to endpoint `i` (empty: none), authenticating first if there is none.
+  /// Callers keep their copy: another request may replace tokens[i] meanwhile.
+  awaitable<result<secret>> token_for(std::size_t i, bool& reached);
+  /// Drops tokens[i] if it is still `used` (the one etcd just refused).
+  void forget_token(std::size_t i, const secret& used);
+  /// A POST of `body` to `path` on endpoint `i`, with `token` unless empty.
+  http::request make_request(std::size_t i, std::string_view path, std::string body,
+                             const secret& token) const;
   std::string endpoint_name(std::size_t i) const { return options.endpoints[i].origin(); }
 
   /// One watch stream on endpoint `i`, until it ends (etcd_watch.cpp).

@@ -135,11 +135,9 @@ awaitable<stream_outcome> etcd_client::impl::run_stream(
   auto& d = *this;
   const auto& ep = d.options.endpoints[i];
   const auto deadline = steady_clock::now() + d.options.timeout;
-  if (d.auth() && !d.tokens[i]) {
-    bool reached = false;
-    auto a = co_await d.authenticate(i, reached);
-    if (!a) co_return end(stream_end::failed, false, a.error().describe());
-  }
+  bool reached = false;
+  auto token = co_await d.token_for(i, reached);
+  if (!token) co_return end(stream_end::failed, false, token.error().describe());
   auto conn = co_await d.http.acquire(ep, deadline);
   if (!conn) co_return end(stream_end::failed, false, conn.error().describe());
   auto& c = **conn;
@@ -151,7 +149,7 @@ awaitable<stream_outcome> etcd_client::impl::run_stream(
               {"range_end", codec::encode_bytes(prefix_end(prefix))}};
   if (st.next > 0) create["start_revision"] = std::to_string(st.next);
   json body{{"create_request", std::move(create)}};
-  auto req = d.make_request(i, k_path, body.dump());
+  auto req = d.make_request(i, k_path, body.dump(), *token);
   req.set(http::field::host, ep.host_header());
   c.expires_at(deadline);
   if (auto ec = co_await c.write(req); ec)
@@ -188,11 +186,13 @@ awaitable<stream_outcome> etcd_client::impl::run_stream(
       pending.erase(0, nl + 1);
       if (line.find_first_not_of(" \r\t") == std::string::npos) continue;
       auto out = handle_message(c, line, st, established, on_event, on_resync);
+      if (out && out->how == stream_end::token_refused) d.forget_token(i, *token);
       if (out) co_return *out;
     }
   }
   if (status != 200) {
     auto f = codec::failure_from_body(k_path, status, pending);
+    if (f.token_refused) d.forget_token(i, *token);
     co_return end(f.token_refused ? stream_end::token_refused : stream_end::failed, false,
                   f.err.message);
   }
@@ -229,7 +229,6 @@ awaitable<void> etcd_client::watch(std::string prefix, std::int64_t start_revisi
         st.need_resync = true;
         continue;
       case stream_end::token_refused:
-        d.tokens[i].reset();
         if (!token_renewed) {
           token_renewed = true;
           continue;
