@@ -18,13 +18,15 @@ json optional_time(const std::optional<sys_seconds>& t) {
 }
 
 json status_object(const broker::credential_status& s) {
-  return json{{"name", s.name},
-              {"provider", s.provider},
-              {"state", std::string(broker::to_string(s.state))},
-              {"expires_at", optional_time(s.expires_at)},
-              {"refresh_at", optional_time(s.refresh_at)},
-              {"last_refresh_at", optional_time(s.last_refresh_at)},
-              {"last_error", s.last_error.empty() ? json(nullptr) : json(s.last_error)}};
+  json j{{"name", s.name},
+         {"provider", s.provider},
+         {"state", std::string(broker::to_string(s.state))},
+         {"expires_at", optional_time(s.expires_at)},
+         {"refresh_at", optional_time(s.refresh_at)},
+         {"last_refresh_at", optional_time(s.last_refresh_at)},
+         {"last_error", s.last_error.empty() ? json(nullptr) : json(s.last_error)}};
+  if (!s.cluster_role.empty()) j["cluster_role"] = s.cluster_role;  // with [cluster] only
+  return j;
 }
 
 http::response respond(status code, const json& body, unsigned version) {

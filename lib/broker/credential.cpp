@@ -47,6 +47,7 @@ credential::credential(net::any_io_executor ex, credential_options options,
       rng_(seed),
       loop_timer_(ex) {
   metrics_.credential_state(options_.name, to_string(state_));
+  if (store_.shared()) metrics_.cluster_role(options_.name, "follower");
 }
 
 credential::~credential() { provider_->stop(); }
@@ -87,7 +88,7 @@ void credential::update_state() {
   cred_state s;
   bool valid = valid_for(milliseconds{0});
   if (fatal_) s = cred_state::error;
-  else if (in_flight_) s = cred_state::refreshing;
+  else if (in_flight_ || remote_in_flight_) s = cred_state::refreshing;
   else if (next_action() == action::idle) s = cred_state::needs_grant;
   else if (!valid) s = cred_state::expired;
   else if (backoff_.attempts() > 0 || steady_clock::now() >= next_attempt_) s = cred_state::stale;
@@ -107,7 +108,22 @@ void credential::schedule_next() {
   auto now = steady_clock::now();
   auto lifetime = duration_cast<milliseconds>(bundle_->expires_at - bundle_->obtained_at);
   auto remaining = duration_cast<milliseconds>(expires_steady_ - now);
-  next_attempt_ = now + refresh_delay(options_.policy, lifetime, remaining, rng_);
+  auto delay = refresh_delay(options_.policy, lifetime, remaining, rng_);
+  if (store_.shared() && !holder_) {
+    // A follower leaves the refresh to the holder, whose new tokens arrive through the watch; it
+    // steps in only halfway through the margin, when the holder has evidently not refreshed.
+    auto latest = std::max(remaining - effective_margin(options_.policy, lifetime), milliseconds{0});
+    std::uniform_real_distribution<double> jitter(0.9, 1.1);
+    auto grace = static_cast<double>((remaining - latest).count()) / 2.0 * jitter(rng_);
+    delay = std::max(delay, latest + milliseconds{static_cast<milliseconds::rep>(grace)});
+  }
+  next_attempt_ = now + delay;
+}
+
+void credential::set_holder(bool holder) {
+  if (!store_.shared() || holder == holder_) return;
+  holder_ = holder;
+  metrics_.cluster_role(options_.name, holder ? "holder" : "follower");
 }
 
 void credential::wake_loop() { loop_timer_.cancel(); }
@@ -120,7 +136,11 @@ std::chrono::seconds credential::retry_after_hint() const {
 
 awaitable<void> credential::do_load() {
   auto r = co_await store_.load(options_.name);
-  if (!r) {
+  if (!r && store_.shared() && r.error().code != errc::malformed) {
+    // etcd unreachable: the tokens are read again under the lock before any refresh or grant.
+    last_error_ = "cannot read the shared tokens yet: " + r.error().describe();
+    log::warn("credential {}: {}", options_.name, last_error_);
+  } else if (!r) {
     last_error_ = "saved state unusable: " + r.error().message;
     log::error("credential {}: {}", options_.name, last_error_);
   } else if (*r) {
@@ -169,11 +189,82 @@ awaitable<void> credential::run() {
   }
 }
 
+// Shared store: takes the credential's refresh lock. False when another replica holds it (its
+// tokens will arrive through the watch; the lock is asked again shortly) or etcd cannot be
+// reached (asked again with backoff; valid tokens are still served meanwhile).
+awaitable<bool> credential::take_lock() {
+  auto gen = generation_;
+  auto lock = co_await store_.lock(options_.name);
+  auto now = steady_clock::now();
+  if (generation_ != gen && (!lock || *lock == store::lock_state::busy)) {
+    // Another replica's tokens arrived meanwhile and were adopted: nothing to wait for.
+    co_return false;
+  }
+  if (!lock) {
+    remote_in_flight_ = false;
+    auto delay = lock_backoff_.next(rng_);
+    next_attempt_ = now + delay;
+    last_error_ = "cluster lock unavailable: " + lock.error().describe();
+    log::warn("credential {}: {}; asking again in {} ms", options_.name, last_error_,
+              delay.count());
+    co_return false;
+  }
+  lock_backoff_.reset();
+  if (*lock == store::lock_state::busy) {
+    remote_in_flight_ = true;
+    next_attempt_ = now + options_.lock_poll;
+    co_return false;
+  }
+  remote_in_flight_ = false;
+  holding_lock_ = true;
+  co_return true;
+}
+
+// Shared store, lock held: another replica may have saved newer tokens than the watch has
+// brought so far. Adopts them; true when the attempt is still needed after that.
+awaitable<bool> credential::catch_up() {
+  if (!store_.shared()) co_return true;
+  auto current = co_await store_.load(options_.name);
+  if (!current) {
+    log::warn("credential {}: cannot read the shared tokens: {}", options_.name,
+              current.error().describe());
+    co_return true;
+  }
+  if (!*current) co_return true;
+  bool same = bundle_ && bundle_->access_token == (*current)->access_token &&
+              bundle_->refresh_token == (*current)->refresh_token;
+  if (!same) {
+    holding_lock_ = false;  // adopt_shared ignores updates while the lock is held
+    adopt_shared(**current);
+    holding_lock_ = true;
+  }
+  // Still due? Tokens adopted from the watch while the lock was asked for move the next
+  // attempt into the future.
+  co_return next_action() != action::idle && next_attempt_ <= steady_clock::now();
+}
+
 awaitable<void> credential::do_attempt(action a) {
   in_flight_ = true;
   update_state();
+  if (!co_await take_lock()) {
+    in_flight_ = false;
+    update_state();
+    changes_.notify();
+    co_return;
+  }
+  if (!co_await catch_up()) {
+    co_await store_.unlock(options_.name);
+    holding_lock_ = false;
+    in_flight_ = false;
+    update_state();
+    changes_.notify();
+    co_return;
+  }
+  a = next_action();
   auto t0 = steady_clock::now();
-  if (a == action::refresh) {
+  if (a == action::idle) {
+    // nothing left to do after catching up
+  } else if (a == action::refresh) {
     auto r = co_await provider_->refresh(*bundle_);
     if (!r) {
       on_failure(r.error(), a, seconds_since(t0));
@@ -203,6 +294,8 @@ awaitable<void> credential::do_attempt(action a) {
     if (r) co_await adopt(std::move(*r), "grant", seconds_since(t0));
     else on_failure(r.error(), a, seconds_since(t0));
   }
+  co_await store_.unlock(options_.name);
+  holding_lock_ = false;
   in_flight_ = false;
   ++generation_;
   update_state();
@@ -217,7 +310,7 @@ awaitable<void> credential::adopt(token_bundle b, std::string_view result, doubl
     if (!b.refresh_expires_at) b.refresh_expires_at = bundle_->refresh_expires_at;
   }
   // Persist before anyone can see the new token: a crash after this point loses nothing.
-  auto saved = co_await store_.save(options_.name, b);
+  auto saved = co_await save_durably(b);
   if (!saved) {
     log::error("credential {}: cannot persist the new token: {}", options_.name,
                saved.error().message);
@@ -230,6 +323,11 @@ awaitable<void> credential::adopt(token_bundle b, std::string_view result, doubl
   last_refresh_at_ = sys_now();
   last_error_ = saved ? std::string{} : "new token not persisted: " + saved.error().message;
   metrics_.refresh(options_.name, result, seconds);
+  if (store_.shared() && saved && !holder_) {
+    metrics_.lock_handover(options_.name);
+    log::info("credential {}: this replica took over refreshing the shared tokens", options_.name);
+  }
+  if (saved) set_holder(true);
   metrics_.token_expiry(options_.name,
                         static_cast<double>(bundle_->expires_at.time_since_epoch().count()));
   schedule_next();
@@ -244,6 +342,52 @@ awaitable<void> credential::adopt(token_bundle b, std::string_view result, doubl
     log::warn("credential {}: {}; next attempt in {} ms", options_.name, last_error_,
               delay.count());
   }
+}
+
+awaitable<result<void>> credential::save_durably(const token_bundle& b) {
+  auto r = co_await store_.save(options_.name, b);
+  if (r || !store_.shared()) co_return r;
+  // Shared store: the provider has rotated the grant, and these tokens exist nowhere else. While
+  // etcd is unreachable, keep the lock's claim and retry (etcd renews leases when it comes
+  // back); stop only when the fence says another replica took over (errc::refused).
+  backoff retry{milliseconds{250}, std::chrono::seconds{5}};
+  net::steady_timer timer(ex_);
+  while (!r && r.error().code != errc::refused && r.error().code != errc::invalid_argument &&
+         !stopped_) {
+    auto delay = retry.next(rng_);
+    log::warn("credential {}: cannot save the new tokens to the shared store ({}); retrying in "
+              "{} ms",
+              options_.name, r.error().describe(), delay.count());
+    timer.expires_after(delay);
+    co_await timer.async_wait(use_tuple);
+    r = co_await store_.save(options_.name, b);
+  }
+  co_return r;
+}
+
+void credential::adopt_shared(const token_bundle& b) {
+  if (stopped_ || holding_lock_) return;  // under our lock, nobody else can have saved
+  if (bundle_ && bundle_->access_token == b.access_token && bundle_->refresh_token == b.refresh_token)
+    return;  // what we hold already (our own save, echoed by the watch)
+  bundle_ = b;
+  expires_steady_ = steady_clock::now() + (b.expires_at - system_clock::now());
+  invalidated_ = grant_dead_ = fatal_ = prefer_grant_ = false;
+  remote_in_flight_ = false;
+  last_attempt_ok_ = true;
+  backoff_.reset();
+  last_refresh_at_ = sys_now();
+  last_error_.clear();
+  set_holder(false);
+  if (!b.access_token.empty())
+    metrics_.token_expiry(options_.name,
+                          static_cast<double>(b.expires_at.time_since_epoch().count()));
+  schedule_next();
+  log::info("credential {}: adopted token {} from another replica, valid until {}", options_.name,
+            b.access_token, format_timestamp(b.expires_at));
+  ++generation_;
+  update_state();
+  changes_.notify();
+  wake_loop();
 }
 
 void credential::on_failure(const error& e, action a, double seconds) {
@@ -289,10 +433,11 @@ awaitable<result<served_token>> credential::get_token(std::chrono::seconds min_v
                              bundle_->expires_at};
     }
     auto a = next_action();
-    bool hopeless = stopped_ || (!in_flight_ && a == action::idle) ||
-                    (waited && !in_flight_ && steady_clock::now() < next_attempt_) ||
+    bool busy = in_flight_ || remote_in_flight_;
+    bool hopeless = stopped_ || (!busy && a == action::idle) ||
+                    (waited && !busy && steady_clock::now() < next_attempt_) ||
                     changes_.waiting() >= options_.max_waiters;
-    if (!hopeless && !in_flight_ && backoff_.attempts() == 0 &&
+    if (!hopeless && !busy && backoff_.attempts() == 0 &&
         next_attempt_ > steady_clock::now()) {
       next_attempt_ = steady_clock::now();  // a caller needs a fresher token: refresh now
       wake_loop();
@@ -343,6 +488,21 @@ awaitable<result<void>> credential::login(const login_input& input) {
   }
   in_flight_ = true;
   update_state();
+  for (;;) {
+    bool locked = co_await take_lock();
+    if (locked) break;
+    if (!remote_in_flight_ || steady_clock::now() >= deadline) {
+      in_flight_ = false;
+      update_state();
+      changes_.notify();
+      co_return make_error(errc::unavailable,
+                           remote_in_flight_ ? "another replica is refreshing; try again"
+                                             : last_error_);
+    }
+    net::steady_timer t(ex_);
+    t.expires_after(options_.lock_poll);
+    co_await t.async_wait(use_tuple);
+  }
   auto t0 = steady_clock::now();
   auto r = co_await provider_->login(input);
   if (r) {
@@ -351,6 +511,8 @@ awaitable<result<void>> credential::login(const login_input& input) {
     last_error_ = "login failed: " + r.error().describe();
     metrics_.refresh(options_.name, "login_failed", seconds_since(t0));
   }
+  co_await store_.unlock(options_.name);
+  holding_lock_ = false;
   in_flight_ = false;
   ++generation_;
   update_state();
@@ -381,6 +543,7 @@ credential_status credential::status() const {
   }
   s.last_refresh_at = last_refresh_at_;
   s.last_error = last_error_;
+  if (store_.shared()) s.cluster_role = holder_ ? "holder" : "follower";
   return s;
 }
 

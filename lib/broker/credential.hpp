@@ -40,6 +40,7 @@ struct credential_status {
   std::optional<sys_seconds> refresh_at;
   std::optional<sys_seconds> last_refresh_at;
   std::string last_error;
+  std::string cluster_role;  // "holder" or "follower" when the store is shared, else empty
 };
 
 struct credential_options {
@@ -48,6 +49,7 @@ struct credential_options {
   schedule_policy policy;
   std::size_t max_waiters = 16384;
   std::chrono::milliseconds check_interval{std::chrono::seconds{15}};  // notices clock jumps
+  std::chrono::milliseconds lock_poll{500};  // shared store: re-ask a lock another replica holds
 };
 
 class credential {
@@ -74,6 +76,8 @@ class credential {
   awaitable<result<void>> login(const login_input& input);
   /// The upstream refused `token`: stop serving it (if still current) and refresh at once.
   void invalidate(const secret& token);
+  /// Shared store: tokens another replica saved. Adopted unless they are the ones held already.
+  void adopt_shared(const token_bundle& b);
 
   credential_status status() const;
   /// True while a token valid right now is held.
@@ -88,6 +92,10 @@ class credential {
   awaitable<void> do_load();
   awaitable<void> do_attempt(action a);
   awaitable<void> adopt(token_bundle b, std::string_view result, double seconds);
+  awaitable<result<void>> save_durably(const token_bundle& b);
+  awaitable<bool> take_lock();
+  awaitable<bool> catch_up();
+  void set_holder(bool holder);
   void on_failure(const error& e, action a, double seconds);
   action next_action() const;
   bool valid_for(std::chrono::milliseconds d) const;
@@ -103,6 +111,7 @@ class credential {
   metrics::registry& metrics_;
   std::mt19937_64 rng_;
   backoff backoff_;
+  backoff lock_backoff_{std::chrono::milliseconds{250}, std::chrono::seconds{5}};
 
   std::optional<token_bundle> bundle_;
   steady_clock::time_point expires_steady_{};  // expiry anchored on the monotonic clock
@@ -112,6 +121,9 @@ class credential {
   bool prefer_grant_ = false;                  // a refresh was accepted without a token
   bool last_attempt_ok_ = false;
   bool in_flight_ = false;
+  bool remote_in_flight_ = false;  // shared store: another replica holds the refresh lock
+  bool holding_lock_ = false;
+  bool holder_ = false;  // shared store: this replica refreshed the current tokens
   bool stopped_ = false;
   cred_state state_ = cred_state::needs_grant;
   steady_clock::time_point next_attempt_{};

@@ -48,7 +48,20 @@ registry::registry()
       build_info_(prometheus::BuildGauge()
                       .Name("tokenbroker_build_info")
                       .Help("Build information")
-                      .Register(*registry_)) {
+                      .Register(*registry_)),
+      cluster_role_(prometheus::BuildGauge()
+                        .Name("tokenbroker_cluster_role")
+                        .Help("1 for this replica's role for a shared credential: holder (it "
+                              "refreshes) or follower (it adopts what the holder saves)")
+                        .Register(*registry_)),
+      handovers_(prometheus::BuildCounter()
+                     .Name("tokenbroker_cluster_lock_handovers_total")
+                     .Help("Times this replica took over refreshing a shared credential")
+                     .Register(*registry_)),
+      etcd_up_(prometheus::BuildGauge()
+                   .Name("tokenbroker_cluster_etcd_up")
+                   .Help("1 while etcd answers this replica")
+                   .Register(*registry_)) {
   build_info_.Add({{"version", TOKENBROKER_VERSION}}).Set(1);
 }
 
@@ -78,6 +91,17 @@ void registry::proxy_request(const std::string& credential, int code, double sec
 void registry::upstream_error(const std::string& credential, std::string_view kind) {
   upstream_errors_.Add({{"credential", credential}, {"kind", std::string(kind)}}).Increment();
 }
+
+void registry::cluster_role(const std::string& credential, std::string_view role) {
+  for (auto r : cluster_roles)
+    cluster_role_.Add({{"credential", credential}, {"role", std::string(r)}}).Set(r == role ? 1 : 0);
+}
+
+void registry::lock_handover(const std::string& credential) {
+  handovers_.Add({{"credential", credential}}).Increment();
+}
+
+void registry::etcd_up(bool up) { etcd_up_.Add({}).Set(up ? 1 : 0); }
 
 std::string registry::render() const {
   return prometheus::TextSerializer().Serialize(registry_->Collect());

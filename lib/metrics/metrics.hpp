@@ -31,6 +31,13 @@ class registry {
   /// `upstream_errors_total{credential,kind}`.
   void upstream_error(const std::string& credential, std::string_view kind);
 
+  /// `cluster_role{credential,role}`: 1 for `role` (holder, follower), 0 for the other.
+  void cluster_role(const std::string& credential, std::string_view role);
+  /// `cluster_lock_handovers_total{credential}`: this replica took over refreshing.
+  void lock_handover(const std::string& credential);
+  /// `cluster_etcd_up`: 1 while etcd answers.
+  void etcd_up(bool up);
+
   /// Prometheus text exposition format of everything registered.
   std::string render() const;
 
@@ -45,10 +52,16 @@ class registry {
   prometheus::Family<prometheus::Histogram>& proxy_duration_;
   prometheus::Family<prometheus::Counter>& upstream_errors_;
   prometheus::Family<prometheus::Gauge>& build_info_;
+  prometheus::Family<prometheus::Gauge>& cluster_role_;
+  prometheus::Family<prometheus::Counter>& handovers_;
+  prometheus::Family<prometheus::Gauge>& etcd_up_;
 };
 
 /// Every state a credential can be in, as exported (INTERFACE.md).
 inline constexpr std::string_view credential_states[] = {"fresh",   "refreshing",  "stale",
                                                          "expired", "needs_grant", "error"};
+
+/// The roles a replica plays for a shared credential (INTERFACE.md "Cluster").
+inline constexpr std::string_view cluster_roles[] = {"holder", "follower"};
 
 }  // namespace tokenbroker::metrics

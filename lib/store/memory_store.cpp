@@ -20,4 +20,13 @@ awaitable<result<void>> memory_store::erase(const std::string& credential) {
   co_return result<void>{};
 }
 
+// The defaults of state_store: one replica, so the lock is always free.
+awaitable<result<lock_state>> state_store::lock(const std::string&) {
+  co_return lock_state::acquired;
+}
+
+awaitable<void> state_store::unlock(const std::string&) { co_return; }
+
+void state_store::subscribe(update_handler) {}
+
 }  // namespace tokenbroker::store

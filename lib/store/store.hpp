@@ -2,6 +2,7 @@
 // new token to anyone; implementations: memory (no state_key_file), encrypted files, etcd.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -11,6 +12,10 @@
 #include "core/error.hpp"
 
 namespace tokenbroker::store {
+
+enum class lock_state { acquired, busy };
+using update_handler =
+    std::function<void(const std::string& credential, const broker::token_bundle& bundle)>;
 
 class state_store {
  public:
@@ -23,6 +28,26 @@ class state_store {
                                        const broker::token_bundle& bundle) = 0;
   /// Removes the record (after the grant is gone for good).
   virtual awaitable<result<void>> erase(const std::string& credential) = 0;
+
+  // Replicas sharing one store (etcd) must not refresh the same credential at once: the second
+  // would present a refresh token the provider already replaced. A single-node store is not
+  // shared, and its lock is always free.
+
+  /// True when other replicas read and write the same records.
+  virtual bool shared() const noexcept { return false; }
+  /// Takes `credential`'s refresh lock before a refresh, grant or login. `busy` when another
+  /// replica holds it; an error when the lock cannot be asked for (etcd unreachable). While held,
+  /// save() is fenced: it fails (errc::refused) once the lock was lost, never overwriting newer
+  /// tokens.
+  virtual awaitable<result<lock_state>> lock(const std::string& credential);
+  /// Gives the lock back (best effort: an unreachable etcd lets it expire).
+  virtual awaitable<void> unlock(const std::string& credential);
+  /// Shared stores: `on_update` hears every record another replica saves (and, after a
+  /// reconnect, the current records again), to adopt them. Call before start().
+  virtual void subscribe(update_handler on_update);
+  /// Shared stores: starts watching and keeping locks alive.
+  virtual void start() {}
+  virtual void stop() {}
 };
 
 /// Keeps tokens in memory only: a restart needs a new grant.
