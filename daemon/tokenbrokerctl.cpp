@@ -127,13 +127,22 @@ int cmd_status(const std::string& sock) {
   auto r = call(sock, bhttp::verb::get, "/v1/credentials");
   if (!r) return unreachable;
   if (r->status != 200) return broker_said_no(*r);
-  std::printf("%-20s %-10s %-12s %-22s %-22s %s\n", "NAME", "PROVIDER", "STATE", "EXPIRES_AT",
-              "REFRESH_AT", "LAST_ERROR");
+  // Replicas sharing credentials through etcd also show each credential's cluster role.
+  bool cluster = false;
+  for (const auto& c : r->body["credentials"]) cluster = cluster || c.contains("cluster_role");
+  std::printf("%-20s %-10s %-12s %-22s %-22s %s%s\n", "NAME", "PROVIDER", "STATE", "EXPIRES_AT",
+              "REFRESH_AT", cluster ? "ROLE      " : "", "LAST_ERROR");
   for (const auto& c : r->body["credentials"]) {
     std::string err = c["last_error"].is_string() ? c["last_error"].get<std::string>() : "-";
-    std::printf("%-20s %-10s %-12s %-22s %-22s %s\n", text(c, "name").c_str(),
+    std::string role;
+    if (cluster) {
+      role = text(c, "cluster_role");
+      role.resize(std::max<std::size_t>(role.size() + 1, 10), ' ');
+    }
+    std::printf("%-20s %-10s %-12s %-22s %-22s %s%s\n", text(c, "name").c_str(),
                 text(c, "provider").c_str(), text(c, "state").c_str(),
-                text(c, "expires_at").c_str(), text(c, "refresh_at").c_str(), err.c_str());
+                text(c, "expires_at").c_str(), text(c, "refresh_at").c_str(), role.c_str(),
+                err.c_str());
   }
   return ok;
 }

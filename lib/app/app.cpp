@@ -11,6 +11,7 @@
 #include "app/proxy.hpp"
 #include "app/sd_notify.hpp"
 #include "broker/registry.hpp"
+#include "cluster/etcd_store.hpp"
 #include "core/log.hpp"
 #include "core/spawn.hpp"
 #include "http/server.hpp"
@@ -45,7 +46,7 @@ awaitable<void> run_watchdog(std::chrono::microseconds interval) {
 // True while some credential has a refresh or grant in flight.
 bool refresh_in_flight(daemon_state& d) {
   for (auto& [name, e] : d.registry.all())
-    if (e.cred->status().state == broker::cred_state::refreshing) return true;
+    if (e.cred->attempt_in_flight()) return true;
   return false;
 }
 
@@ -65,6 +66,7 @@ awaitable<void> drain_and_stop(daemon_state& d, std::chrono::seconds deadline) {
     log::warn("stopping with {} connections still open", d.server->connections());
   if (refresh_in_flight(d)) log::warn("stopping with a refresh still in flight");
   d.registry.stop_all();
+  d.store->stop();
   d.io.stop();
 }
 
@@ -131,6 +133,40 @@ result<void> open_listeners(daemon_state& d) {
   return {};
 }
 
+// [cluster]: the state store lives in etcd, shared by every replica with the same prefix.
+result<std::unique_ptr<store::state_store>> open_cluster_store(daemon_state& d, secret key) {
+  const auto& cl = *d.cfg.cluster;
+  cluster::etcd_options eo;
+  eo.endpoints = cl.etcd;
+  eo.username = cl.username;
+  eo.password = cl.password;
+  eo.ca_file = cl.ca_file;
+  eo.cert_file = cl.cert_file;
+  eo.key_file = cl.key_file;
+  eo.verify_tls = !cl.tls_skip_verify;
+  std::unique_ptr<cluster::etcd_client> client;
+  try {
+    client = std::make_unique<cluster::etcd_client>(d.io.get_executor(), std::move(eo));
+  } catch (const std::exception& e) {
+    return make_error(errc::invalid_argument, d.cfg.path + ": [cluster]: " + e.what());
+  }
+  cluster::etcd_store_options so;
+  so.prefix = cl.prefix;
+  so.replica_id = cl.replica_id;
+  if (so.replica_id.empty()) {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    so.replica_id = std::string(host) + ":" + std::to_string(::getpid());
+  }
+  so.lock_ttl = std::chrono::duration_cast<std::chrono::seconds>(cl.lock_ttl);
+  std::string endpoints;
+  for (const auto& u : cl.etcd) endpoints += (endpoints.empty() ? "" : ", ") + u.origin();
+  log::info("tokens are shared through etcd ({}) under {} as replica {}", endpoints, so.prefix,
+            so.replica_id);
+  return std::unique_ptr<store::state_store>(std::make_unique<cluster::etcd_store>(
+      d.io.get_executor(), std::move(client), std::move(key), std::move(so), d.metrics));
+}
+
 }  // namespace
 
 int run_daemon(config::config cfg) {
@@ -152,13 +188,22 @@ int run_daemon(config::config cfg) {
       log::error("{}: server.state_key_file: {}", d.cfg.path, key.error().message);
       return 1;
     }
-    auto fs = store::file_store::open_dir(d.cfg.server.state_dir, std::move(*key));
-    if (!fs) {
-      log::error("{}: server.state_dir: {}", d.cfg.path, fs.error().message);
-      return 1;
+    if (d.cfg.cluster) {
+      auto cs = open_cluster_store(d, std::move(*key));
+      if (!cs) {
+        log::error("{}", cs.error().message);
+        return 1;
+      }
+      d.store = std::move(*cs);
+    } else {
+      auto fs = store::file_store::open_dir(d.cfg.server.state_dir, std::move(*key));
+      if (!fs) {
+        log::error("{}: server.state_dir: {}", d.cfg.path, fs.error().message);
+        return 1;
+      }
+      d.store = std::move(*fs);
+      log::info("tokens persist encrypted in {}", d.cfg.server.state_dir);
     }
-    d.store = std::move(*fs);
-    log::info("tokens persist encrypted in {}", d.cfg.server.state_dir);
   }
 
   std::random_device rd;
@@ -215,6 +260,10 @@ int run_daemon(config::config cfg) {
     return 1;
   }
 
+  d.store->subscribe([&d](const std::string& name, const broker::token_bundle& b) {
+    if (auto* e = d.registry.find(name)) e->cred->adopt_shared(b);
+  });
+  d.store->start();
   d.registry.start_all();
   d.server->start();
   spawn_logged(d.io.get_executor(), "signals", run_signals(d));

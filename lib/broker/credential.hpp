@@ -82,6 +82,9 @@ class credential {
   credential_status status() const;
   /// True while a token valid right now is held.
   bool ready() const;
+  /// True while this replica's own refresh, grant or login is in flight (not another
+  /// replica's, which a shared-store credential waits for as "refreshing" too).
+  bool attempt_in_flight() const noexcept { return in_flight_; }
   const std::string& name() const noexcept { return options_.name; }
   provider& get_provider() noexcept { return *provider_; }
 

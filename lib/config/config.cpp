@@ -416,6 +416,59 @@ void load_credential(checker& c, const std::string& name, const toml::table& t,
   }
 }
 
+cluster_config load_cluster(checker& c, const toml::table& t, bool config_private) {
+  const std::string p = "cluster.";
+  c.unknown_keys(t, p, {"etcd", "prefix", "replica_id", "lock_ttl", "username", "password",
+                        "password_file", "password_env", "ca_file", "cert_file", "key_file",
+                        "tls_skip_verify"});
+  cluster_config cc;
+  auto endpoints = c.strings(t, p, "etcd", {});
+  if (endpoints.empty()) c.fail(p + "etcd", "must list at least one endpoint");
+  for (const auto& s : endpoints) {
+    auto u = http::url::parse(s);
+    if (!u) c.fail(p + "etcd", u.error().message);
+    else if (u->scheme != "http" && u->scheme != "https")
+      c.fail(p + "etcd", s + ": must be an http:// or https:// URL");
+    else if (!u->tls() && !u->loopback())
+      c.fail(p + "etcd", s + ": plain http is allowed for loopback hosts only; use https://");
+    else cc.etcd.push_back(*u);
+  }
+  if (auto v = c.str(t, p, "prefix")) {
+    if (v->empty() || v->front() != '/') c.fail(p + "prefix", "must start with '/'");
+    cc.prefix = *v;
+    if (cc.prefix.back() != '/') cc.prefix += '/';
+  }
+  if (auto v = c.str(t, p, "replica_id")) {
+    if (v->empty()) c.fail(p + "replica_id", "must not be empty");
+    cc.replica_id = *v;
+  }
+  if (auto d = c.duration(t, p, "lock_ttl")) {
+    if (*d < std::chrono::seconds{2} || *d > std::chrono::minutes{5})
+      c.fail(p + "lock_ttl", "must be between 2s and 5m");
+    else cc.lock_ttl = std::chrono::duration_cast<std::chrono::seconds>(*d);
+  }
+  if (auto v = c.str(t, p, "username")) cc.username = *v;
+  if (auto s = c.secret_value(t, p, "password", config_private)) cc.password = *s;
+  bool has_pw = t.get("password") || t.get("password_file") || t.get("password_env");
+  if (!cc.username.empty() && !has_pw) c.fail(p + "password_file", "is required when username is set");
+  if (cc.username.empty() && has_pw) c.fail(p + "username", "is required with a password");
+  for (auto [key, dst] : {std::pair{"ca_file", &cc.ca_file}, std::pair{"cert_file", &cc.cert_file},
+                          std::pair{"key_file", &cc.key_file}}) {
+    auto v = c.file_path(t, p, key);
+    if (!v) continue;
+    struct stat st{};
+    if (::stat(v->c_str(), &st) != 0 || !S_ISREG(st.st_mode)) c.fail(p + key, "no such file " + *v);
+    else *dst = *v;
+  }
+  if (cc.cert_file.empty() != cc.key_file.empty())
+    c.fail(p + "cert_file", "cert_file and key_file go together");
+  if (auto b = c.boolean(t, p, "tls_skip_verify")) cc.tls_skip_verify = *b;
+  if (cc.tls_skip_verify)
+    for (const auto& u : cc.etcd)
+      if (!u.loopback()) c.fail(p + "tls_skip_verify", "is allowed only for loopback endpoints");
+  return cc;
+}
+
 }  // namespace
 
 const credential_config* config::find(std::string_view name) const {
@@ -467,15 +520,12 @@ result<config> load(const std::string& path) {
   }
   if (cfg.credentials.empty()) c.fail("credential", "no [credential.NAME] table is configured");
   if (auto* cl = root.get_as<toml::table>("cluster")) {
-    c.unknown_keys(*cl, "cluster.", {"etcd"});
-    cluster_config cc;
-    for (const auto& s : c.strings(*cl, "cluster.", "etcd", {})) {
-      auto u = http::url::parse(s);
-      if (!u) c.fail("cluster.etcd", u.error().message);
-      else cc.etcd.push_back(*u);
-    }
-    if (cc.etcd.empty()) c.fail("cluster.etcd", "must list at least one endpoint");
-    cfg.cluster = std::move(cc);
+    cfg.cluster = load_cluster(c, *cl, config_private);
+    if (cfg.server.state_key_file.empty())
+      c.fail("server.state_key_file",
+             "is required with [cluster]: replicas share tokens encrypted under one key");
+  } else if (root.get("cluster")) {
+    c.fail("cluster", "must be a table");
   }
   if (!cfg.server.state_key_file.empty()) {
     struct stat ks{};

@@ -66,8 +66,18 @@ struct credential_config {
   bool has_login() const noexcept { return !username.empty() && !password.empty(); }
 };
 
+// Replicas sharing their credentials through etcd (issue 8, docs/INTERFACE.md "Cluster").
 struct cluster_config {
   std::vector<http::url> etcd;
+  std::string prefix = "/tokenbroker/";  // every key lives under it; ends with '/'
+  std::string replica_id;                // names this replica in etcd and logs (default host:pid)
+  std::chrono::milliseconds lock_ttl{std::chrono::seconds{10}};  // the refresh lock's lease
+  std::string username;  // etcd authentication (optional)
+  secret password;
+  std::string ca_file;    // https endpoints: extra trusted CAs
+  std::string cert_file;  // client certificate for etcd's client-cert authentication
+  std::string key_file;
+  bool tls_skip_verify = false;  // loopback endpoints only
 };
 
 struct config {

@@ -92,6 +92,7 @@ broker_fixture::broker_fixture(const sim_fixture& sim, broker_options o) {
     write_private(dir_.file("state.key"), std::string(64, 'a'));
     cfg.replace(cfg.find("state_dir = "), 0, "state_key_file = \"" + dir_.file("state.key") + "\"\n");
   }
+  cfg += o.extra_toml;
   write_private(config_, cfg);
   log_level_ = o.log_level;
   log_format_ = o.log_format;

@@ -21,6 +21,7 @@ struct broker_options {
   std::string log_level = "debug";
   std::string log_format = "text";  // --log-format
   bool persist = true;          // state_key_file set: tokens survive restarts
+  std::string extra_toml;       // appended after every table (e.g. a [cluster] table)
 };
 
 /// The sim flags a broker test needs: the demo profile and an app with known client secret.

@@ -21,10 +21,12 @@ struct config_case {
   temp_dir dir;
   std::string secret = dir.write("secret", "s3cret\n");
   std::string password = dir.write("password", "pw\n");
+  std::string state_key = dir.write("state.key", std::string(64, 'a') + "\n");
 
   config_case() {
     ::chmod(secret.c_str(), 0600);
     ::chmod(password.c_str(), 0600);
+    ::chmod(state_key.c_str(), 0600);
   }
 
   std::string valid_credential() const {
@@ -33,6 +35,9 @@ struct config_case {
            "client_secret_file = \"" + secret + "\"\nallow_uids = [1000]\n";
   }
   std::string server() const { return "[server]\nsocket = \"" + dir.file("s.sock") + "\"\n"; }
+  std::string keyed_server() const {
+    return server() + "state_key_file = \"" + state_key + "\"\n";
+  }
 
   check_result check(const std::string& toml, mode_t mode = 0600) const {
     auto path = dir.write("tb.toml", toml);
@@ -115,6 +120,24 @@ TEST_CASE("check_names_file_key_and_problem_for_each_mistake") {
       {"[server]\nlisten = \"0.0.0.0:8780\"\n" + c.valid_credential(), "server.listen",
        "not a loopback address"},
       {c.server(), "credential", "no [credential.NAME] table"},
+      {c.server() + c.valid_credential() + "[cluster]\netcd = [\"http://127.0.0.1:2379\"]\n",
+       "server.state_key_file", "is required with [cluster]"},
+      {c.keyed_server() + c.valid_credential() + "[cluster]\netcd = []\n", "cluster.etcd",
+       "at least one endpoint"},
+      {c.keyed_server() + c.valid_credential() + "[cluster]\netcd = [\"http://etcd.example:2379\"]\n",
+       "cluster.etcd", "loopback hosts only"},
+      {c.keyed_server() + c.valid_credential() +
+           "[cluster]\netcd = [\"http://127.0.0.1:2379\"]\nlock_ttl = \"1s\"\n",
+       "cluster.lock_ttl", "between 2s and 5m"},
+      {c.keyed_server() + c.valid_credential() +
+           "[cluster]\netcd = [\"http://127.0.0.1:2379\"]\nusername = \"tb\"\n",
+       "cluster.password_file", "is required when username is set"},
+      {c.keyed_server() + c.valid_credential() +
+           "[cluster]\netcd = [\"https://etcd.example:2379\"]\ntls_skip_verify = true\n",
+       "cluster.tls_skip_verify", "only for loopback endpoints"},
+      {c.keyed_server() + c.valid_credential() +
+           "[cluster]\netcd = [\"http://127.0.0.1:2379\"]\nleader = true\n",
+       "cluster.leader", "unknown key"},
   };
   for (const auto& m : mistakes) {
     CAPTURE(m.toml);
@@ -123,6 +146,15 @@ TEST_CASE("check_names_file_key_and_problem_for_each_mistake") {
     CHECK_MESSAGE(contains(r.output, file + ": " + m.key + ": "), r.output);
     CHECK_MESSAGE(contains(r.output, m.problem), r.output);
   }
+}
+
+TEST_CASE("a_cluster_table_with_every_option_passes_check") {
+  config_case c;
+  auto r = c.check(c.keyed_server() + c.valid_credential() +
+                   "[cluster]\netcd = [\"http://127.0.0.1:2379\", \"https://etcd.example:2379\"]\n"
+                   "prefix = \"/team-a/brokers\"\nreplica_id = \"pod-1\"\nlock_ttl = \"15s\"\n"
+                   "username = \"tb\"\npassword_file = \"" + c.password + "\"\n");
+  CHECK_MESSAGE(r.code == 0, r.output);
 }
 
 TEST_CASE("check_reports_every_mistake_at_once") {
