@@ -159,13 +159,17 @@ TEST_CASE("a_seeded_refresh_token_rotates_on_every_refresh_and_no_replaced_one_i
   oidc_peer peer{2s};
   auto seed = peer.mint_refresh_token("app");
   oauth2_broker broker{refresh_token_grant(peer), {{"cs", app_secret}, {"rt", seed}}};
+  // Answered refreshes only: the peer logs a request when it arrives and its answer after.
   auto refreshes = [](const json& l) {
     std::size_t n = 0;
-    for (const auto& r : l) n += r.value("grant_type", std::string{}) == "refresh_token";
+    for (const auto& r : l)
+      n += r.value("grant_type", std::string{}) == "refresh_token" && r.contains("status");
     return n;
   };
   auto log = wait_for_requests(peer, [&](const json& l) { return refreshes(l) >= 8; }, 90s);
   REQUIRE(refreshes(log) >= 8);
+  // The next refresh may already be in flight, logged without its answer yet.
+  if (!log.empty() && !log.back().contains("status")) log.erase(log.size() - 1);
   CHECK(log[0]["body"] == "grant_type=refresh_token&refresh_token=" + seed +
                               "&scope=openid%20offline_access&client_id=app"
                               "&client_secret=app-secret");
