@@ -66,7 +66,13 @@ awaitable<void> drain_and_stop(daemon_state& d, std::chrono::seconds deadline) {
     log::warn("stopping with {} connections still open", d.server->connections());
   if (refresh_in_flight(d)) log::warn("stopping with a refresh still in flight");
   d.registry.stop_all();
+  // The shared store's watch and lease keepers end once their connections are closed.
   d.store->stop();
+  auto store_until = steady_clock::now() + 2s;
+  while (!d.store->idle() && steady_clock::now() < store_until) {
+    t.expires_after(10ms);
+    co_await t.async_wait(use_tuple);
+  }
   d.io.stop();
 }
 

@@ -17,6 +17,15 @@ constexpr std::string_view tokens_suffix = "/tokens";
 
 }  // namespace
 
+// Counts a background coroutine for idle() from its start to its end, however it ends.
+struct task_count {
+  explicit task_count(std::shared_ptr<int> n) : n_(std::move(n)) { ++*n_; }
+  ~task_count() { --*n_; }
+  task_count(const task_count&) = delete;
+  task_count& operator=(const task_count&) = delete;
+  std::shared_ptr<int> n_;
+};
+
 struct etcd_store::held_lock {
   explicit held_lock(net::any_io_executor ex, std::int64_t id) : lease(id), timer(ex) {}
   std::int64_t lease;
@@ -166,6 +175,7 @@ awaitable<void> etcd_store::unlock(const std::string& credential) {
 }
 
 awaitable<void> etcd_store::keep_alive(std::string credential, std::shared_ptr<held_lock> held) {
+  task_count running(tasks_);
   auto alive = alive_;
   auto period = std::chrono::duration_cast<std::chrono::milliseconds>(options_.lock_ttl) / 3;
   while (*alive && !held->released) {
@@ -207,6 +217,7 @@ void etcd_store::stop() {
 }
 
 awaitable<void> etcd_store::watch_loop() {
+  task_count running(tasks_);
   auto alive = alive_;
   auto prefix = options_.prefix + "credentials/";
   co_await client_->watch(
@@ -224,6 +235,7 @@ void etcd_store::on_event(const watch_event& ev) {
 }
 
 awaitable<void> etcd_store::resync() {
+  task_count running(tasks_);
   auto alive = alive_;
   auto prefix = options_.prefix + "credentials/";
   auto records = co_await client_->get_prefix(prefix);
@@ -250,6 +262,7 @@ void etcd_store::deliver(const kv& record) {
 }
 
 awaitable<void> etcd_store::health_loop() {
+  task_count running(tasks_);
   auto alive = alive_;
   bool was_up = true;
   while (*alive) {

@@ -47,6 +47,7 @@ class etcd_store final : public store::state_store {
   void subscribe(store::update_handler on_update) override { on_update_ = std::move(on_update); }
   void start() override;
   void stop() override;
+  bool idle() const noexcept override { return *tasks_ == 0; }
 
   std::string tokens_key(const std::string& credential) const;
   std::string lock_key(const std::string& credential) const;
@@ -74,6 +75,8 @@ class etcd_store final : public store::state_store {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   net::steady_timer health_timer_;
   bool started_ = false;
+  // Background coroutines still running (watch, re-reads, health probe, lease keepers).
+  std::shared_ptr<int> tasks_ = std::make_shared<int>(0);
 };
 
 }  // namespace tokenbroker::cluster

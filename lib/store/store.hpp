@@ -47,7 +47,9 @@ class state_store {
   virtual void subscribe(update_handler on_update);
   /// Shared stores: starts watching and keeping locks alive.
   virtual void start() {}
+  /// Ends that background work; it is over once idle() (the io_context must run until then).
   virtual void stop() {}
+  virtual bool idle() const noexcept { return true; }
 };
 
 /// Keeps tokens in memory only: a restart needs a new grant.
