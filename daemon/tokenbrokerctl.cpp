@@ -31,6 +31,9 @@ constexpr const char* usage = R"(Usage: tokenbrokerctl [--socket PATH] COMMAND [
 Commands:
   token NAME [--min-valid SECONDS]   print a valid access token for credential NAME
   status                             show every credential's state as a table
+  ready                              exit 0 when every credential holds a usable token
+                                     (GET /readyz), else print those that do not and exit 1
+  health                             exit 0 when the daemon serves (GET /healthz)
   refresh NAME                       force one refresh of NAME and show its status
   exec NAME -- CMD [ARGS...]         run CMD with the token in $TOKENBROKER_TOKEN
   login NAME [--username USER] [--profile-token-file FILE] [--refresh-token-file FILE]
@@ -44,7 +47,7 @@ Options:
                   /run/tokenbroker/tokenbroker.sock)
   --help          this help
 
-Exit codes: 0 success, 1 the broker said no, 2 usage, 3 broker unreachable.
+Exit codes: 0 success, 1 the broker said no (or is not ready), 2 usage, 3 broker unreachable.
 )";
 
 struct reply {
@@ -54,7 +57,8 @@ struct reply {
 };
 
 std::optional<reply> call(const std::string& socket_path, bhttp::verb method,
-                          const std::string& target, const std::string& body = {}) {
+                          const std::string& target, const std::string& body = {},
+                          time_t timeout_seconds = 120) {
   net::io_context io;
   net::local::stream_protocol::socket s(io);
   boost::system::error_code ec;
@@ -64,8 +68,9 @@ std::optional<reply> call(const std::string& socket_path, bhttp::verb method,
                  socket_path.c_str(), ec.message().c_str());
     return std::nullopt;
   }
-  timeval tv{120, 0};  // the broker bounds its own waits; this only guards against a hang
+  timeval tv{timeout_seconds, 0};  // the broker bounds its own waits; this guards against a hang
   ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(s.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   bhttp::request<bhttp::string_body> req{method, target, 11};
   req.set(bhttp::field::host, "localhost");
   req.set(bhttp::field::user_agent, "tokenbrokerctl");
@@ -144,6 +149,35 @@ int cmd_status(const std::string& sock) {
                 text(c, "expires_at").c_str(), text(c, "refresh_at").c_str(), role.c_str(),
                 err.c_str());
   }
+  return ok;
+}
+
+// Probes (Kubernetes exec probes, scripts): /readyz and /healthz answer at once, so a broker
+// that takes longer is as good as down.
+constexpr time_t probe_timeout_seconds = 10;
+
+int cmd_ready(const std::string& sock) {
+  auto r = call(sock, bhttp::verb::get, "/readyz", {}, probe_timeout_seconds);
+  if (!r) return unreachable;
+  if (r->status == 200) {
+    std::printf("ready\n");
+    return ok;
+  }
+  if (r->status != 503 || !r->body.is_object()) return broker_said_no(*r);
+  std::fprintf(stderr, "tokenbrokerctl: not ready:");
+  auto list = r->body.value("credentials", json::array());
+  for (const auto& c : list)
+    if (c.is_object())
+      std::fprintf(stderr, " %s (%s)", text(c, "name").c_str(), text(c, "state").c_str());
+  std::fprintf(stderr, "\n");
+  return refused;
+}
+
+int cmd_health(const std::string& sock) {
+  auto r = call(sock, bhttp::verb::get, "/healthz", {}, probe_timeout_seconds);
+  if (!r) return unreachable;
+  if (r->status != 200) return broker_said_no(*r);
+  std::printf("ok\n");
   return ok;
 }
 
@@ -319,6 +353,13 @@ int main(int argc, char** argv) {
       return usage_error;
     }
     return cmd_status(sock);
+  }
+  if (cmd == "ready" || cmd == "health") {
+    if (!rest.empty()) {
+      std::fprintf(stderr, "tokenbrokerctl: %s takes no arguments\n", cmd.c_str());
+      return usage_error;
+    }
+    return cmd == "ready" ? cmd_ready(sock) : cmd_health(sock);
   }
   if (cmd == "token") {
     if (!need_name()) return usage_error;

@@ -21,7 +21,8 @@ buildstage=$(awk '/^FROM debian:bookworm-slim/{exit} 1' <<<"$instructions")
 user=$(grep -E '^USER ' <<<"$runtime" | tail -n1 | awk '{print $2}')
 [ -n "$user" ] || fail "no USER in the runtime stage"
 [ "${user%%:*}" != 0 ] && [ "${user%%:*}" != root ] || fail "runtime USER must not be root"
-grep -qE '^HEALTHCHECK .*CMD .*/healthz' <<<"$runtime" || fail "no HEALTHCHECK on /healthz"
+grep -qE '^HEALTHCHECK .*CMD .*(/healthz|tokenbrokerctl.*"health")' <<<"$runtime" ||
+  fail "no HEALTHCHECK on /healthz (curl or tokenbrokerctl health)"
 grep -qE '^ENTRYPOINT \["/usr/bin/tokenbrokerd"\]' <<<"$runtime" || fail "ENTRYPOINT must be tokenbrokerd"
 ! grep -qE '^ADD ' <<<"$instructions" || fail "use COPY, not ADD"
 grep -qE '^COPY --from=build ' <<<"$runtime" || fail "the runtime stage must copy from the build stage"

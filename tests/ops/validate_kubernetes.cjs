@@ -120,11 +120,27 @@ for (const d of deployments) {
       fail(where, `volume ${v.name}: unexpected Secret ${v.secret.secretName}`);
   }
   if (broker) {
-    for (const probe of ["startupProbe", "readinessProbe"]) {
+    // Probes: /readyz by curl or httpGet, or `tokenbrokerctl [--socket PATH] ready` (its exit
+    // code is /readyz's answer); liveness may use /healthz or `tokenbrokerctl health`.
+    const probeSockets = [];
+    let probesUseTcp = false;
+    const probeCheck = (probe, endpoint) => {
       const p = broker[probe];
-      const cmd = p && (p.exec ? p.exec.command.join(" ") : p.httpGet ? p.httpGet.path : "");
-      if (!cmd || !cmd.includes("/readyz")) fail(where, `tokenbroker ${probe} must check /readyz`);
-    }
+      const argv = p && p.exec ? p.exec.command : [];
+      const cmd = p && (p.exec ? argv.join(" ") : p.httpGet ? p.httpGet.path : "");
+      if (argv[0] === "tokenbrokerctl") {
+        if (argv[argv.length - 1] !== endpoint) fail(where, `tokenbroker ${probe} must run tokenbrokerctl ${endpoint}`);
+        const at = argv.indexOf("--socket");
+        probeSockets.push(at >= 0 ? argv[at + 1] : "/run/tokenbroker/tokenbroker.sock");
+      } else if (!cmd || !cmd.includes(`/${endpoint}z`)) {
+        fail(where, `tokenbroker ${probe} must check /${endpoint}z`);
+      } else if (cmd.includes("127.0.0.1:8780")) {
+        probesUseTcp = true;
+      }
+    };
+    probeCheck("startupProbe", "ready");
+    probeCheck("readinessProbe", "ready");
+    if (broker.livenessProbe) probeCheck("livenessProbe", "health");
     const mountOf = (c, vol) => (c.volumeMounts || []).find((m) => m.name === vol);
     const socketVol = [...volumes.values()].find((v) => v.emptyDir && mountOf(broker, v.name) &&
       pod.containers.some((c) => mountOf(c, v.name)));
@@ -138,7 +154,9 @@ for (const d of deployments) {
       const dir = socketVol && mountOf(broker, socketVol.name).mountPath;
       if (!socket || !dir || path.dirname(socket) !== dir) fail(where, `socket ${socket} is not on the shared emptyDir (${dir})`);
       const listen = (toml.match(/^listen = "([^"]+)"/m) || [])[1];
-      if (listen !== "127.0.0.1:8780") fail(where, `the probes use 127.0.0.1:8780, the config listens on ${listen}`);
+      if (probesUseTcp && listen !== "127.0.0.1:8780") fail(where, `the probes use 127.0.0.1:8780, the config listens on ${listen}`);
+      for (const s of probeSockets)
+        if (s !== socket) fail(where, `a probe asks on ${s}, the config's socket is ${socket}`);
       const cfgArg = (broker.args || []).join(" ");
       const cfgMount = mountOf(broker, (broker.volumeMounts || []).find((m) => volumes.get(m.name) && volumes.get(m.name).configMap).name).mountPath;
       if (!cfgArg.includes(`--config ${cfgMount}/tokenbroker.toml`)) fail(where, `--config does not name ${cfgMount}/tokenbroker.toml`);
