@@ -25,7 +25,9 @@ Options:
   --version            print the version and exit
   --help               print this help and exit
 
-Signals: SIGTERM/SIGINT stop gracefully; SIGHUP re-reads and validates the configuration.
+Signals: SIGTERM/SIGINT stop gracefully; SIGHUP re-reads the configuration and secret files and
+applies them, keeping tokens and connections (an invalid configuration is refused, logged and
+the running one kept).
 systemd: Type=notify readiness and watchdog; sockets passed by socket activation (LISTEN_FDS)
 replace server.socket and server.listen. Paths in the configuration may use
 ${CREDENTIALS_DIRECTORY}, ${RUNTIME_DIRECTORY}, ${STATE_DIRECTORY} and ${CONFIGURATION_DIRECTORY}.

@@ -103,10 +103,10 @@ bool api::allowed(const broker::entry& e, const http::peer_info& peer) const {
   return false;
 }
 
-std::variant<broker::entry*, http::response> api::authorize(std::string_view name,
-                                                            const http::peer_info& peer,
-                                                            unsigned version) {
-  auto* e = registry_.find(name);
+std::variant<broker::entry_ptr, http::response> api::authorize(std::string_view name,
+                                                               const http::peer_info& peer,
+                                                               unsigned version) {
+  auto e = registry_.find(name);
   if (!e) {
     metrics_.token_request("unknown", "unknown_credential");
     return http::error_response(status::not_found, "unknown_credential",
@@ -124,14 +124,15 @@ std::variant<broker::entry*, http::response> api::authorize(std::string_view nam
   return e;
 }
 
-std::variant<broker::entry*, http::response> api::authorize(http::request_context& ctx) {
+std::variant<broker::entry_ptr, http::response> api::authorize(http::request_context& ctx) {
   return authorize(ctx.param("name"), ctx.peer, ctx.req.version());
 }
 
 awaitable<http::response> api::handle_token(http::request_context& ctx) {
   auto who = authorize(ctx);
   if (auto* res = std::get_if<http::response>(&who)) co_return std::move(*res);
-  auto* e = std::get<broker::entry*>(who);
+  // Held across the wait below: a reload may replace or remove the entry meanwhile.
+  auto e = std::get<broker::entry_ptr>(who);
 
   std::chrono::seconds min_valid{0};
   if (!ctx.query.empty()) {
@@ -163,15 +164,15 @@ awaitable<http::response> api::handle_token(http::request_context& ctx) {
 
 awaitable<http::response> api::handle_credentials(http::request_context& ctx) {
   json list = json::array();
-  for (auto& [name, e] : registry_.all())
-    if (allowed(e, ctx.peer)) list.push_back(status_object(e.cred->status()));
+  for (const auto& [name, e] : registry_.all())
+    if (allowed(*e, ctx.peer)) list.push_back(status_object(e->cred->status()));
   co_return respond(status::ok, json{{"credentials", list}}, ctx.req.version());
 }
 
 awaitable<http::response> api::handle_refresh(http::request_context& ctx) {
   auto who = authorize(ctx);
   if (auto* res = std::get_if<http::response>(&who)) co_return std::move(*res);
-  auto* e = std::get<broker::entry*>(who);
+  auto e = std::get<broker::entry_ptr>(who);
   auto r = co_await e->cred->force_refresh(options_.token_wait * 3);
   if (!r) co_return error_for(r.error(), ctx.req.version());
   co_return respond(status::ok, status_object(e->cred->status()), ctx.req.version());
@@ -180,7 +181,7 @@ awaitable<http::response> api::handle_refresh(http::request_context& ctx) {
 awaitable<http::response> api::handle_login(http::request_context& ctx) {
   auto who = authorize(ctx);
   if (auto* res = std::get_if<http::response>(&who)) co_return std::move(*res);
-  auto* e = std::get<broker::entry*>(who);
+  auto e = std::get<broker::entry_ptr>(who);
   // Browser logins (oauth2 authorization_code): start one, or wait for its outcome.
   auto browser = co_await handle_browser_login(*e, ctx.req, options_.token_wait * 2);
   if (browser) co_return std::move(*browser);
@@ -216,9 +217,10 @@ awaitable<http::response> api::handle_healthz(http::request_context& ctx) {
 
 awaitable<http::response> api::handle_readyz(http::request_context& ctx) {
   json not_ready = json::array();
-  for (auto& [name, e] : registry_.all())
-    if (!e.cred->ready())
-      not_ready.push_back({{"name", name}, {"state", std::string(broker::to_string(e.cred->status().state))}});
+  for (const auto& [name, e] : registry_.all())
+    if (!e->cred->ready())
+      not_ready.push_back(
+          {{"name", name}, {"state", std::string(broker::to_string(e->cred->status().state))}});
   if (not_ready.empty()) co_return respond(status::ok, json{{"status", "ready"}}, ctx.req.version());
   co_return respond(status::service_unavailable,
                     json{{"error", "not_ready"},

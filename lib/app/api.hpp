@@ -29,9 +29,11 @@ class api {
                                              const http::peer_info& peer);
   /// The credential `name` if the caller may use it, else the error response to send (both
   /// refusals are counted; a refused caller is logged with its uid).
-  std::variant<broker::entry*, http::response> authorize(std::string_view name,
-                                                         const http::peer_info& peer,
-                                                         unsigned version);
+  std::variant<broker::entry_ptr, http::response> authorize(std::string_view name,
+                                                            const http::peer_info& peer,
+                                                            unsigned version);
+  /// Options a reload may change (token_wait).
+  void set_options(api_options options) { options_ = options; }
 
  private:
   // GET /v1/token/{name}: a valid token for the caller.
@@ -50,7 +52,7 @@ class api {
   awaitable<http::response> handle_metrics(http::request_context& ctx);
 
   /// authorize() for the {name} capture.
-  std::variant<broker::entry*, http::response> authorize(http::request_context& ctx);
+  std::variant<broker::entry_ptr, http::response> authorize(http::request_context& ctx);
   bool allowed(const broker::entry& e, const http::peer_info& peer) const;
 
   broker::registry& registry_;

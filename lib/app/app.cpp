@@ -9,6 +9,7 @@
 #include "app/api.hpp"
 #include "app/providers.hpp"
 #include "app/proxy.hpp"
+#include "app/reload.hpp"
 #include "app/sd_notify.hpp"
 #include "broker/registry.hpp"
 #include "cluster/etcd_store.hpp"
@@ -26,13 +27,162 @@ struct daemon_state {
   config::config cfg;
   metrics::registry metrics;
   std::unique_ptr<store::state_store> store;
-  std::vector<std::unique_ptr<http::client>> clients;
+  // Each credential's connection pool, shared with its provider and its proxy target.
+  std::map<std::string, std::shared_ptr<http::client>, std::less<>> clients;
   broker::registry registry;
   std::unique_ptr<api> local_api;
   std::unique_ptr<proxy> local_proxy;
   std::unique_ptr<http::server> server;
+  std::random_device rd;
   bool stopping = false;
 };
+
+// A connection pool with `c`'s CAs and TLS policy. Throws std::runtime_error when ca_file
+// cannot be loaded.
+std::shared_ptr<http::client> make_client(daemon_state& d, const config::credential_config& c) {
+  http::client_options co;
+  co.ca_file = c.ca_file;
+  co.verify_tls = !c.tls_skip_verify;
+  return std::make_shared<http::client>(d.io.get_executor(), co);
+}
+
+// `c`'s provider on `client`, which it keeps alive. A reload may drop a provider while its
+// Privicore ack channel is still closing on the pool's TLS context, so the pool outlives it by
+// half a minute.
+std::shared_ptr<broker::provider> make_shared_provider(daemon_state& d,
+                                                       const config::credential_config& c,
+                                                       std::shared_ptr<http::client> client) {
+  auto p = make_provider(d.io.get_executor(), c, *client);
+  auto ex = d.io.get_executor();
+  return std::shared_ptr<broker::provider>(p.release(), [client, ex](broker::provider* q) {
+    delete q;
+    auto linger = std::make_shared<net::steady_timer>(ex, std::chrono::seconds{30});
+    linger->async_wait([linger, client](const boost::system::error_code&) {});
+  });
+}
+
+std::string provider_name(const config::credential_config& c) {
+  return c.provider == config::provider_kind::privicore ? "privicore" : "oauth2";
+}
+
+broker::entry make_entry(std::shared_ptr<broker::credential> cred,
+                         const config::credential_config& c) {
+  broker::entry e;
+  e.cred = std::move(cred);
+  e.access.uids = c.allow_uids;
+  e.access.gids = c.allow_gids;
+  e.inject_header = c.inject_header;
+  e.inject_format = c.inject_format;
+  return e;
+}
+
+// Builds credential `c` on `client` and puts it in service (not started).
+std::shared_ptr<broker::credential> add_credential(daemon_state& d,
+                                                   const config::credential_config& c,
+                                                   std::shared_ptr<http::client> client) {
+  broker::credential_options o;
+  o.name = c.name;
+  o.provider_name = provider_name(c);
+  o.policy.margin = c.refresh_margin;
+  auto cred = std::make_shared<broker::credential>(
+      d.io.get_executor(), o, make_shared_provider(d, c, client), *d.store, d.metrics,
+      (std::uint64_t(d.rd()) << 32) | d.rd());
+  d.registry.put(c.name, make_entry(cred, c));
+  d.clients.insert_or_assign(c.name, std::move(client));
+  return cred;
+}
+
+proxy_targets make_targets(const daemon_state& d) {
+  proxy_targets targets;
+  for (const auto& c : d.cfg.credentials)
+    if (c.api_url)
+      targets[c.name] = std::make_shared<const proxy_target>(
+          proxy_target{*c.api_url, d.clients.at(c.name), c.timeout});
+  return targets;
+}
+
+api_options make_api_options(const config::config& cfg) {
+  api_options ao;
+  ao.token_wait = cfg.server.token_wait;
+  ao.daemon_uid = ::getuid();
+  return ao;
+}
+
+std::string join(const std::vector<std::string>& keys) {
+  std::string out;
+  for (const auto& k : keys) out += (out.empty() ? "" : ", ") + k;
+  return out;
+}
+
+// Applies `fresh` in one step on the io thread (INTERFACE.md "Reload"); no request sees half of
+// it. False, with nothing changed, when a new connection pool cannot be built.
+bool apply_reload(daemon_state& d, config::config fresh) {
+  // 1. What can fail comes first: the new connection pools.
+  std::map<std::string, credential_change, std::less<>> changes;
+  std::map<std::string, std::shared_ptr<http::client>, std::less<>> pools;
+  for (const auto& c : fresh.credentials) {
+    const auto* was = d.cfg.find(c.name);
+    if (was) changes[c.name] = compare(*was, c);
+    if (was && !changes[c.name].new_client) continue;
+    try {
+      pools[c.name] = make_client(d, c);
+    } catch (const std::exception& e) {
+      log::error("reload refused, keeping the running config: credential {}: {}", c.name, e.what());
+      return false;
+    }
+  }
+  for (const auto& w : fresh.warnings) log::warn("{}", w);
+
+  // 2. Removed: out of service now; requests holding them finish, their saved state stays.
+  for (const auto& c : d.cfg.credentials) {
+    if (fresh.find(c.name)) continue;
+    d.registry.retire(c.name);
+    d.clients.erase(c.name);
+    log::info("credential {}: removed from the configuration (its saved state is kept)", c.name);
+  }
+  // 3. Added and changed.
+  int added = 0, changed = 0;
+  for (const auto& c : fresh.credentials) {
+    auto it = changes.find(c.name);
+    if (it == changes.end()) {
+      auto after = d.registry.retiring(c.name);
+      add_credential(d, c, pools.at(c.name))->start(std::move(after));
+      log::info("credential {}: added", c.name);
+      ++added;
+      continue;
+    }
+    const auto& ch = it->second;
+    if (!ch.any()) continue;
+    ++changed;
+    auto cred = d.registry.find(c.name)->cred;
+    if (ch.new_client) d.clients.insert_or_assign(c.name, pools.at(c.name));
+    std::shared_ptr<broker::provider> p;
+    if (ch.new_provider) p = make_shared_provider(d, c, d.clients.at(c.name));
+    broker::schedule_policy policy;
+    policy.margin = c.refresh_margin;
+    cred->reconfigure(policy, provider_name(c), std::move(p), ch.new_grant);
+    d.registry.put(c.name, make_entry(cred, c));
+    log::info("credential {}: {} changed; {}", c.name, join(ch.keys),
+              ch.new_grant ? "the tokens held belong to the previous grant: dropped, granting again"
+              : ch.new_provider ? "provider rebuilt between refreshes, tokens kept"
+                                : "applied, tokens kept");
+  }
+
+  // 4. [server]: what needs a restart keeps its running value.
+  auto restart = restart_only_changes(d.cfg, fresh);
+  if (!restart.empty())
+    log::warn("{}: {} changed: only a restart applies that; running with the previous value(s)",
+              d.cfg.path, join(restart));
+  fresh.server = applied_server(d.cfg.server, fresh.server);
+  fresh.cluster = d.cfg.cluster;
+  d.cfg = std::move(fresh);
+  d.local_api->set_options(make_api_options(d.cfg));
+  d.local_proxy->reconfigure(make_targets(d), d.cfg.server.token_wait);
+  d.registry.prune();
+  log::info("configuration {} reloaded: {} credential(s), {} added, {} changed", d.cfg.path,
+            d.cfg.credentials.size(), added, changed);
+  return true;
+}
 
 awaitable<void> run_watchdog(std::chrono::microseconds interval) {
   net::steady_timer t(co_await net::this_coro::executor);
@@ -45,8 +195,8 @@ awaitable<void> run_watchdog(std::chrono::microseconds interval) {
 
 // True while some credential has a refresh or grant in flight.
 bool refresh_in_flight(daemon_state& d) {
-  for (auto& [name, e] : d.registry.all())
-    if (e.cred->attempt_in_flight()) return true;
+  for (const auto& [name, e] : d.registry.all())
+    if (e->cred->attempt_in_flight()) return true;
   return false;
 }
 
@@ -83,10 +233,14 @@ awaitable<void> run_signals(daemon_state& d) {
     if (ec) co_return;
     if (sig == SIGHUP) {
       notify("RELOADING=1");
+      log::info("received SIGHUP, reloading {}", d.cfg.path);
       auto fresh = config::load(d.cfg.path);
-      if (!fresh) log::error("reload refused, keeping the running config:\n{}", fresh.error().message);
-      else log::warn("configuration {} is valid; applying changes needs a restart in this version",
-                     d.cfg.path);
+      bool ok = false;
+      if (!fresh)
+        log::error("reload refused, keeping the running config:\n{}", fresh.error().message);
+      else
+        ok = apply_reload(d, std::move(*fresh));
+      d.metrics.config_reload(ok ? "ok" : "error");
       notify("READY=1");
       continue;
     }
@@ -212,45 +366,21 @@ int run_daemon(config::config cfg) {
     }
   }
 
-  std::random_device rd;
-  std::map<std::string, proxy_target, std::less<>> targets;
   for (const auto& c : d.cfg.credentials) {
-    http::client_options co;
-    co.ca_file = c.ca_file;
-    co.verify_tls = !c.tls_skip_verify;
-    std::unique_ptr<http::client> client;
+    std::shared_ptr<http::client> client;
     try {
-      client = std::make_unique<http::client>(d.io.get_executor(), co);
+      client = make_client(d, c);
     } catch (const std::exception& e) {
       log::error("credential {}: {}", c.name, e.what());
       return 1;
     }
-    broker::credential_options o;
-    o.name = c.name;
-    o.provider_name = c.provider == config::provider_kind::privicore ? "privicore" : "oauth2";
-    o.policy.margin = c.refresh_margin;
-    auto p = make_provider(d.io.get_executor(), c, *client);
-    broker::entry e;
-    e.cred = std::make_unique<broker::credential>(d.io.get_executor(), o, std::move(p), *d.store,
-                                                  d.metrics, (std::uint64_t(rd()) << 32) | rd());
-    e.access.uids = c.allow_uids;
-    e.access.gids = c.allow_gids;
-    if (c.api_url) e.api_url = c.api_url->origin() + c.api_url->path;
-    e.inject_header = c.inject_header;
-    e.inject_format = c.inject_format;
-    d.registry.add(c.name, std::move(e));
-    if (c.api_url) targets[c.name] = proxy_target{*c.api_url, client.get(), c.timeout};
-    d.clients.push_back(std::move(client));
+    add_credential(d, c, std::move(client));
   }
 
-  api_options ao;
-  ao.token_wait = d.cfg.server.token_wait;
-  ao.daemon_uid = ::getuid();
-  d.local_api = std::make_unique<api>(d.registry, d.metrics, ao);
+  d.local_api = std::make_unique<api>(d.registry, d.metrics, make_api_options(d.cfg));
   proxy_options po;
   po.token_wait = d.cfg.server.token_wait;
-  d.local_proxy =
-      std::make_unique<proxy>(*d.local_api, d.registry, d.metrics, std::move(targets), po);
+  d.local_proxy = std::make_unique<proxy>(*d.local_api, d.registry, d.metrics, make_targets(d), po);
   http::server_limits limits;
   limits.max_connections = d.cfg.server.max_connections;
   http::stream_route streaming{&proxy::selects, [&d](http::streamed_request& sr) {

@@ -26,20 +26,23 @@ http::response failed(const error& e, unsigned version) {
 
 // Waits for the browser, exchanges the code through the credential (which persists the new
 // grant before serving it), and records the outcome for the browser's page and for waiters.
-awaitable<void> run_browser_login(broker::credential& cred,
+// Holds the credential: a reload may remove it while the browser is still out.
+awaitable<void> run_browser_login(std::shared_ptr<broker::credential> cred,
                                   std::shared_ptr<oauth2::browser_login> login) {
   auto input = co_await login->wait_for_callback();
   if (!input) co_return;  // the flow already holds its outcome (timeout, refusal, cancel)
-  auto r = co_await cred.login(*input);
+  auto r = co_await cred->login(*input);
   login->finish(r ? result<void>{} : result<void>(r.error()));
 }
 
 }  // namespace
 
-awaitable<std::optional<http::response>> handle_browser_login(broker::entry& e,
+awaitable<std::optional<http::response>> handle_browser_login(const broker::entry& e,
                                                               const http::request& req,
                                                               std::chrono::milliseconds max_wait) {
-  auto* p = dynamic_cast<oauth2::provider*>(&e.cred->get_provider());
+  // Held across the waits below: a reload may swap the credential's provider meanwhile.
+  auto held = e.cred->shared_provider();
+  auto* p = dynamic_cast<oauth2::provider*>(held.get());
   if (!p || !p->browser_grant()) co_return std::nullopt;
   auto body = req.body().empty() ? json::object() : json::parse(req.body(), nullptr, false);
   if (!body.is_object()) co_return std::nullopt;  // the classic path answers bad_request
@@ -50,7 +53,7 @@ awaitable<std::optional<http::response>> handle_browser_login(broker::entry& e,
     if (!started) co_return failed(started.error(), version);
     auto login = *started;
     auto ex = co_await net::this_coro::executor;
-    spawn_logged(ex, "browser login " + e.cred->name(), run_browser_login(*e.cred, login));
+    spawn_logged(ex, "browser login " + e.cred->name(), run_browser_login(e.cred, login));
     co_return http::json_response(status::accepted, pending_body(*login).dump(), version);
   }
 

@@ -15,7 +15,7 @@ namespace tokenbroker::app {
 /// most `max_wait` for its outcome (200 with the credential's status, 400 login_failed, or 202
 /// while still pending). nullopt when `e` is not such a credential or the body is something
 /// else (an authorization code or refresh token for the classic login path).
-awaitable<std::optional<http::response>> handle_browser_login(broker::entry& e,
+awaitable<std::optional<http::response>> handle_browser_login(const broker::entry& e,
                                                               const http::request& req,
                                                               std::chrono::milliseconds max_wait);
 

@@ -199,8 +199,10 @@ struct proxy::exchange {
 
   http::streamed_request& sr;
   std::string name;
-  broker::entry* entry = nullptr;
-  const proxy_target* target = nullptr;
+  // Held for the whole exchange: a reload may replace or remove both meanwhile.
+  broker::entry_ptr entry;
+  std::shared_ptr<const proxy_target> target;
+  std::shared_ptr<broker::provider> provider;  // the one `Prefer: wait` subscribed with
   std::string path;
   std::string upstream_target;
   std::optional<std::chrono::seconds> wait;
@@ -211,12 +213,17 @@ struct proxy::exchange {
 };
 
 proxy::proxy(api& local_api, broker::registry& reg, metrics::registry& metrics,
-             std::map<std::string, proxy_target, std::less<>> targets, proxy_options options)
+             proxy_targets targets, proxy_options options)
     : api_(local_api),
       registry_(reg),
       metrics_(metrics),
       targets_(std::move(targets)),
       options_(options) {}
+
+void proxy::reconfigure(proxy_targets targets, std::chrono::milliseconds token_wait) {
+  targets_ = std::move(targets);
+  options_.token_wait = token_wait;
+}
 
 bool proxy::selects(const bhttp::request_header<>& h) {
   return h.target().substr(0, k_prefix.size()) == k_prefix;
@@ -250,8 +257,8 @@ awaitable<http::stream_outcome> proxy::serve(Stream& client, http::streamed_requ
                                 version));
 
   exchange x{sr, parts->name};
-  x.entry = std::get<broker::entry*>(who);
-  x.target = &t->second;
+  x.entry = std::get<broker::entry_ptr>(who);
+  x.target = t->second;
   x.path = parts->path;
   auto joined = x.target->base.join(parts->path);
   x.upstream_target = joined.path;
@@ -327,7 +334,8 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
   std::uint64_t prepared = 0;
   if (x.wait) {
     auto until = steady_clock::now() + std::min<std::chrono::milliseconds>(*x.wait, timeout);
-    prepared = co_await x.entry->cred->get_provider().prepare_command(until);
+    x.provider = x.entry->cred->shared_provider();
+    prepared = co_await x.provider->prepare_command(until);
   }
 
   std::vector<char> buf(options_.chunk_size);
@@ -499,8 +507,7 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
         if (reusable) x.target->client->release(std::move(conn.value()));
         auto until = x.started + *x.wait;
         std::string command = *id;
-        auto& provider = x.entry->cred->get_provider();
-        auto outcome = co_await provider.await_command(std::move(command), prepared, until);
+        auto outcome = co_await x.provider->await_command(std::move(command), prepared, until);
         std::string preference = "wait=" + std::to_string(x.wait->count());
         if (!outcome && outcome.error().code == errc::timeout) {
           auto r = http::json_response(

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "app/api.hpp"
@@ -19,9 +20,11 @@ namespace tokenbroker::app {
 /// Where a credential's proxied calls go, and how.
 struct proxy_target {
   http::url base;                    // the credential's api_url
-  http::client* client = nullptr;    // its connection pool (its CAs, its TLS policy)
+  std::shared_ptr<http::client> client;  // its connection pool (its CAs, its TLS policy)
   std::chrono::milliseconds timeout{std::chrono::seconds{30}};  // upstream header wait, body idle
 };
+
+using proxy_targets = std::map<std::string, std::shared_ptr<const proxy_target>, std::less<>>;
 
 struct proxy_options {
   std::chrono::milliseconds token_wait{std::chrono::seconds{10}};
@@ -36,8 +39,11 @@ struct proxy_options {
 class proxy {
  public:
   /// `local_api` supplies the TCP guards and the per-credential authorization.
-  proxy(api& local_api, broker::registry& reg, metrics::registry& metrics,
-        std::map<std::string, proxy_target, std::less<>> targets, proxy_options options);
+  proxy(api& local_api, broker::registry& reg, metrics::registry& metrics, proxy_targets targets,
+        proxy_options options);
+
+  /// A reload's targets and token_wait; requests in flight keep the target they started with.
+  void reconfigure(proxy_targets targets, std::chrono::milliseconds token_wait);
 
   /// True for request-targets under /v1/proxy/: those are streamed, not read whole.
   static bool selects(const http::bhttp::request_header<>& h);
@@ -55,7 +61,7 @@ class proxy {
   api& api_;
   broker::registry& registry_;
   metrics::registry& metrics_;
-  std::map<std::string, proxy_target, std::less<>> targets_;
+  proxy_targets targets_;
   proxy_options options_;
 };
 

@@ -37,7 +37,7 @@ std::string_view to_string(cred_state s) noexcept {
 }
 
 credential::credential(net::any_io_executor ex, credential_options options,
-                       std::unique_ptr<provider> p, store::state_store& store,
+                       std::shared_ptr<provider> p, store::state_store& store,
                        metrics::registry& metrics, std::uint64_t seed)
     : ex_(ex),
       options_(std::move(options)),
@@ -52,7 +52,10 @@ credential::credential(net::any_io_executor ex, credential_options options,
 
 credential::~credential() { provider_->stop(); }
 
-void credential::start() { spawn_logged(ex_, "credential " + options_.name, run()); }
+void credential::start(std::shared_ptr<credential> after) {
+  running_ = true;
+  spawn_logged(ex_, "credential " + options_.name, run(std::move(after)));
+}
 
 void credential::stop() {
   stopped_ = true;
@@ -128,6 +131,66 @@ void credential::set_holder(bool holder) {
 
 void credential::wake_loop() { loop_timer_.cancel(); }
 
+void credential::reconfigure(schedule_policy policy, std::string provider_name,
+                             std::shared_ptr<provider> p, bool new_grant) {
+  if (pending_) {
+    // Two reloads before the loop got to the first: the later settings win, and a grant change
+    // or provider from the first is not forgotten.
+    new_grant = new_grant || pending_->new_grant;
+    if (!p) p = std::move(pending_->replacement);
+  }
+  pending_ = pending_change{policy, std::move(provider_name), std::move(p), new_grant};
+  wake_loop();
+}
+
+awaitable<void> credential::do_reconfigure() {
+  // A login runs outside this loop; let it end first.
+  while (in_flight_ && !stopped_)
+    co_await changes_.wait(steady_clock::now() + std::chrono::minutes{1});
+  if (stopped_) co_return;
+  auto change = std::move(*pending_);
+  pending_.reset();
+  bool margin_changed = change.policy.margin != options_.policy.margin;
+  options_.policy = change.policy;
+  options_.provider_name = std::move(change.provider_name);
+  if (change.replacement) {
+    provider_ = std::move(change.replacement);
+    fatal_ = grant_dead_ = prefer_grant_ = false;
+    backoff_.reset();
+  }
+  auto now = steady_clock::now();
+  if (change.new_grant) {
+    if (auto erased = co_await store_.erase(options_.name); !erased)
+      log::error("credential {}: cannot erase the previous grant's saved state: {}", options_.name,
+                 erased.error().message);
+    bundle_.reset();
+    invalidated_ = false;
+    last_error_.clear();
+    if (auto seeded = provider_->seed()) bundle_ = std::move(*seeded);
+    expires_steady_ = now;
+    next_attempt_ = now;
+    log::info("credential {}: grant settings changed; the previous grant's tokens are dropped",
+              options_.name);
+  } else if (change.replacement) {
+    if (!bundle_) {
+      if (auto seeded = provider_->seed()) {
+        bundle_ = std::move(*seeded);
+        expires_steady_ = now;
+      }
+    }
+    // Settings were perhaps changed to fix what failed: try again now.
+    if (!last_attempt_ok_)
+      next_attempt_ = now;
+    else if (margin_changed)
+      schedule_next();
+    log::info("credential {}: new settings applied; tokens kept", options_.name);
+  } else if (margin_changed && backoff_.attempts() == 0) {
+    schedule_next();
+    log::info("credential {}: new refresh_margin applied", options_.name);
+  }
+  update_state();
+  changes_.notify();
+}
 
 std::chrono::seconds credential::retry_after_hint() const {
   auto wait = duration_cast<std::chrono::seconds>(next_attempt_ - steady_clock::now());
@@ -158,9 +221,28 @@ awaitable<void> credential::do_load() {
   update_state();
 }
 
-awaitable<void> credential::run() {
+awaitable<void> credential::run(std::shared_ptr<credential> after) {
+  // The same name's previous credential may still be finishing an attempt (and saving its
+  // token): load only after it is done. Bounded, as a loop ended by an exception never says so.
+  if (after && after->running()) {
+    net::steady_timer pause(ex_);
+    auto until = steady_clock::now() + std::chrono::minutes{2};
+    while (after->running() && !stopped_ && steady_clock::now() < until) {
+      pause.expires_after(milliseconds{50});
+      co_await pause.async_wait(use_tuple);
+    }
+  }
+  after.reset();
+  if (stopped_) {
+    running_ = false;
+    co_return;
+  }
   co_await do_load();
   while (!stopped_) {
+    if (pending_) {
+      co_await do_reconfigure();
+      continue;
+    }
     auto now = steady_clock::now();
     auto a = next_action();
     if (a != action::idle && next_attempt_ <= now) {
@@ -187,6 +269,7 @@ awaitable<void> credential::run() {
     update_state();
     changes_.notify();  // expiry or state changes matter to waiters
   }
+  running_ = false;
 }
 
 // Shared store: takes the credential's refresh lock. False when another replica holds it (its
@@ -433,8 +516,16 @@ awaitable<result<served_token>> credential::get_token(std::chrono::seconds min_v
                              bundle_->expires_at};
     }
     auto a = next_action();
+    if (stopped_) {
+      metrics_.token_request(options_.name, "unavailable");
+      auto e = make_error(errc::unavailable, "credential " + options_.name +
+                                                 " is stopped (removed by a reload, or the "
+                                                 "broker is stopping)");
+      e.retry_after = std::chrono::seconds{1};
+      co_return e;
+    }
     bool busy = in_flight_ || remote_in_flight_;
-    bool hopeless = stopped_ || (!busy && a == action::idle) ||
+    bool hopeless = (!busy && a == action::idle) ||
                     (waited && !busy && steady_clock::now() < next_attempt_) ||
                     changes_.waiting() >= options_.max_waiters;
     if (!hopeless && !busy && backoff_.attempts() == 0 &&

@@ -54,14 +54,26 @@ struct credential_options {
 
 class credential {
  public:
-  credential(net::any_io_executor ex, credential_options options, std::unique_ptr<provider> p,
+  credential(net::any_io_executor ex, credential_options options, std::shared_ptr<provider> p,
              store::state_store& store, metrics::registry& metrics, std::uint64_t seed);
   ~credential();
 
-  /// Loads persisted state and starts the refresh loop.
-  void start();
-  /// Stops the loop and wakes every waiter (they get errc::unavailable).
+  /// Loads persisted state and starts the refresh loop; with `after` (a stopped credential of
+  /// the same name), only once that one's loop has ended, so one name never has two loops.
+  void start(std::shared_ptr<credential> after = nullptr);
+  /// Stops the loop and wakes every waiter (they get errc::unavailable). An attempt in flight
+  /// still finishes and persists its token.
   void stop();
+  /// True from start() until the loop has ended.
+  bool running() const noexcept { return running_; }
+
+  /// Applies new settings between attempts: a refresh, grant or login in flight finishes first,
+  /// so a credential never runs two at once. `p` (null: keep the current one) replaces the
+  /// provider and clears a fatal error or back-off. `new_grant`: the held tokens belong to a
+  /// grant these settings no longer describe; they and the saved state are dropped, and the
+  /// credential grants again (or waits in needs_grant).
+  void reconfigure(schedule_policy policy, std::string provider_name, std::shared_ptr<provider> p,
+                   bool new_grant);
 
   /// A token valid for at least `min_valid` more. A caller holding a valid token never waits;
   /// otherwise it waits, at most `wait`, for the refresh or grant in flight. Errors:
@@ -87,11 +99,21 @@ class credential {
   bool attempt_in_flight() const noexcept { return in_flight_; }
   const std::string& name() const noexcept { return options_.name; }
   provider& get_provider() noexcept { return *provider_; }
+  /// The current provider, kept alive by the caller across waits (a reload may replace it).
+  std::shared_ptr<provider> shared_provider() const { return provider_; }
 
  private:
   enum class action { refresh, grant, idle };
 
-  awaitable<void> run();
+  struct pending_change {
+    schedule_policy policy;
+    std::string provider_name;
+    std::shared_ptr<provider> replacement;  // null: keep the current provider
+    bool new_grant = false;
+  };
+
+  awaitable<void> run(std::shared_ptr<credential> after);
+  awaitable<void> do_reconfigure();
   awaitable<void> do_load();
   awaitable<void> do_attempt(action a);
   awaitable<void> adopt(token_bundle b, std::string_view result, double seconds);
@@ -109,7 +131,7 @@ class credential {
 
   net::any_io_executor ex_;
   credential_options options_;
-  std::unique_ptr<provider> provider_;
+  std::shared_ptr<provider> provider_;
   store::state_store& store_;
   metrics::registry& metrics_;
   std::mt19937_64 rng_;
@@ -128,6 +150,8 @@ class credential {
   bool holding_lock_ = false;
   bool holder_ = false;  // shared store: this replica refreshed the current tokens
   bool stopped_ = false;
+  bool running_ = false;
+  std::optional<pending_change> pending_;  // reconfigure() waiting for the loop
   cred_state state_ = cred_state::needs_grant;
   steady_clock::time_point next_attempt_{};
   std::optional<sys_seconds> last_refresh_at_;

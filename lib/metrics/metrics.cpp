@@ -45,6 +45,10 @@ registry::registry()
                            .Name("tokenbroker_upstream_errors_total")
                            .Help("Failed upstream calls by credential and kind")
                            .Register(*registry_)),
+      config_reloads_(prometheus::BuildCounter()
+                          .Name("tokenbroker_config_reloads_total")
+                          .Help("SIGHUP reloads by result (error: the running config was kept)")
+                          .Register(*registry_)),
       build_info_(prometheus::BuildGauge()
                       .Name("tokenbroker_build_info")
                       .Help("Build information")
@@ -102,6 +106,10 @@ void registry::lock_handover(const std::string& credential) {
 }
 
 void registry::etcd_up(bool up) { etcd_up_.Add({}).Set(up ? 1 : 0); }
+
+void registry::config_reload(std::string_view result) {
+  config_reloads_.Add({{"result", std::string(result)}}).Increment();
+}
 
 std::string registry::render() const {
   return prometheus::TextSerializer().Serialize(registry_->Collect());

@@ -30,6 +30,8 @@ class registry {
   void proxy_request(const std::string& credential, int code, double seconds);
   /// `upstream_errors_total{credential,kind}`.
   void upstream_error(const std::string& credential, std::string_view kind);
+  /// `config_reloads_total{result}`: result is ok or error (the old config kept running).
+  void config_reload(std::string_view result);
 
   /// `cluster_role{credential,role}`: 1 for `role` (holder, follower), 0 for the other.
   void cluster_role(const std::string& credential, std::string_view role);
@@ -51,6 +53,7 @@ class registry {
   prometheus::Family<prometheus::Counter>& proxy_requests_;
   prometheus::Family<prometheus::Histogram>& proxy_duration_;
   prometheus::Family<prometheus::Counter>& upstream_errors_;
+  prometheus::Family<prometheus::Counter>& config_reloads_;
   prometheus::Family<prometheus::Gauge>& build_info_;
   prometheus::Family<prometheus::Gauge>& cluster_role_;
   prometheus::Family<prometheus::Counter>& handovers_;

@@ -3,8 +3,8 @@
 # `systemd-analyze verify` (which must print nothing: it only warns about unknown or unparsable
 # settings) and rated by `systemd-analyze security --offline=yes`, which must give an exposure of
 # 2.0 or better. Both run against a scratch root, so no running systemd is needed; the root gets
-# the host's own units for the dependencies (sysinit.target, ...) and the installed binary, which
-# verify checks is executable.
+# the host's own units for the dependencies (sysinit.target, ...), the installed binary and the
+# host's /bin/kill (ExecReload=), which verify checks are executable.
 # Usage: systemd_units_test.sh SOURCE_DIR BUILD_DIR
 set -euo pipefail
 src=$1 build=$2
@@ -17,6 +17,7 @@ units=$root/lib/systemd/system
 [ -f "$units/tokenbroker.service" ] && [ -f "$units/tokenbroker.socket" ] || fail "units not installed in /lib/systemd/system"
 mkdir -p "$root/usr/lib/systemd/system"
 cp -a /usr/lib/systemd/system/. "$root/usr/lib/systemd/system/"
+install -D -m 0755 /bin/kill "$root/bin/kill"
 
 for unit in tokenbroker.service tokenbroker.socket; do
   # MANPATH: Documentation=man:... must name the installed man pages.

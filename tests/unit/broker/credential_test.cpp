@@ -21,20 +21,25 @@ struct fake_provider final : provider {
   std::vector<result<std::optional<token_bundle>>> refresh_script;
   std::vector<result<token_bundle>> grant_script;
   secret last_refresh_token_seen;
+  std::string prefix;              // tells apart the tokens of two providers
+  int* calls_in_flight = nullptr;  // shared by providers that replace one another
+  int* most_in_flight = nullptr;
 
   explicit fake_provider(net::any_io_executor e) : ex(std::move(e)) {}
 
   token_bundle issue(const std::string& tag) {
     token_bundle b;
-    b.access_token = secret{"access-" + tag};
-    b.refresh_token = secret{"refresh-" + tag};
+    b.access_token = secret{prefix + "access-" + tag};
+    b.refresh_token = secret{prefix + "refresh-" + tag};
     b.obtained_at = std::chrono::floor<std::chrono::seconds>(system_clock::now());
     b.expires_at = b.obtained_at + lifetime;
     return b;
   }
   awaitable<void> delay() {
+    if (calls_in_flight) *most_in_flight = std::max(*most_in_flight, ++*calls_in_flight);
     net::steady_timer t(ex, latency);
     co_await t.async_wait(use_tuple);
+    if (calls_in_flight) --*calls_in_flight;
   }
   awaitable<result<std::optional<token_bundle>>> refresh(const token_bundle& current) override {
     ++refreshes;
@@ -249,4 +254,77 @@ TEST_CASE("min_valid_longer_than_the_token_lifetime_is_refused") {
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().code == errc::invalid_argument);
   });
+}
+
+TEST_CASE("a_provider_swapped_during_a_refresh_takes_over_after_it_and_the_token_is_kept") {
+  harness h;
+  int in_flight = 0, most = 0;
+  h.fake->calls_in_flight = &in_flight;
+  h.fake->most_in_flight = &most;
+  h.fake->latency = 200ms;
+  auto next = std::make_shared<fake_provider>(h.io.get_executor());
+  next->prefix = "new-";
+  next->calls_in_flight = &in_flight;
+  next->most_in_flight = &most;
+  std::shared_ptr<provider> old;
+  h.run([&]() -> awaitable<void> {
+    REQUIRE((co_await h.cred->get_token(0s, 5s)).has_value());
+    auto ex = co_await net::this_coro::executor;
+    bool first_done = false;
+    net::co_spawn(ex, [&]() -> awaitable<void> {
+      CHECK((co_await h.cred->force_refresh(5s)).has_value());
+      first_done = true;
+    }, [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
+    net::steady_timer t(ex, 50ms);
+    co_await t.async_wait(use_tuple);
+    REQUIRE(h.fake->refreshes == 1);  // in flight on the old provider
+    old = h.cred->shared_provider();  // kept to count its calls after the swap
+    h.cred->reconfigure(schedule_policy{}, "fake", next, false);
+    while (!first_done) {
+      CHECK(h.cred->shared_provider() == old);  // not while the refresh is in flight
+      t.expires_after(10ms);
+      co_await t.async_wait(use_tuple);
+    }
+    CHECK(h.cred->shared_provider() == std::static_pointer_cast<provider>(next));
+    auto kept = co_await h.cred->get_token(0s, 1s);
+    REQUIRE(kept.has_value());
+    CHECK(kept->access_token.reveal() == "access-r1");  // the old provider's refresh, kept
+    CHECK((co_await h.cred->force_refresh(5s)).has_value());
+    auto t2 = co_await h.cred->get_token(0s, 1s);
+    REQUIRE(t2.has_value());
+    CHECK(t2->access_token.reveal() == "new-access-r1");
+  });
+  CHECK(h.fake->refreshes == 1);
+  CHECK(next->refreshes == 1);
+  CHECK(next->last_refresh_token_seen.reveal() == "refresh-r1");  // no new grant
+  CHECK(next->grants == 0);
+  CHECK(most == 1);  // never two calls at once
+}
+
+TEST_CASE("a_new_grant_drops_the_tokens_and_the_saved_state_of_the_previous_one") {
+  harness h;
+  auto next = std::make_shared<fake_provider>(h.io.get_executor());
+  next->prefix = "new-";
+  std::shared_ptr<provider> old;
+  h.run([&]() -> awaitable<void> {
+    REQUIRE((co_await h.cred->get_token(0s, 5s)).has_value());
+    old = h.cred->shared_provider();
+    h.cred->reconfigure(schedule_policy{}, "fake", next, true);
+    auto ex = co_await net::this_coro::executor;
+    net::steady_timer t(ex);
+    for (int i = 0; i < 200 && next->grants == 0; ++i) {
+      t.expires_after(10ms);
+      co_await t.async_wait(use_tuple);
+    }
+    auto tok = co_await h.cred->get_token(0s, 5s);
+    REQUIRE(tok.has_value());
+    CHECK(tok->access_token.reveal() == "new-access-g1");
+    auto saved = co_await h.store.load("test");
+    REQUIRE(saved.has_value());
+    REQUIRE(saved->has_value());
+    CHECK((*saved)->access_token.reveal() == "new-access-g1");
+  });
+  CHECK(h.fake->grants == 1);
+  CHECK(next->grants == 1);
+  CHECK(next->refreshes == 0);
 }
