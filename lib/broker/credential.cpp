@@ -151,9 +151,11 @@ awaitable<void> credential::do_reconfigure() {
   auto change = std::move(*pending_);
   pending_.reset();
   bool margin_changed = change.policy.margin != options_.policy.margin;
+  bool grant_was_dead = grant_dead_;
+  bool replaced = change.replacement != nullptr;
   options_.policy = change.policy;
   options_.provider_name = std::move(change.provider_name);
-  if (change.replacement) {
+  if (replaced) {
     provider_ = std::move(change.replacement);
     fatal_ = grant_dead_ = prefer_grant_ = false;
     backoff_.reset();
@@ -171,12 +173,17 @@ awaitable<void> credential::do_reconfigure() {
     next_attempt_ = now;
     log::info("credential {}: grant settings changed; the previous grant's tokens are dropped",
               options_.name);
-  } else if (change.replacement) {
-    if (!bundle_) {
-      if (auto seeded = provider_->seed()) {
-        bundle_ = std::move(*seeded);
-        expires_steady_ = now;
-      }
+  } else if (replaced) {
+    // A configured refresh token is a starting point: used when no usable grant is held.
+    auto seeded = provider_->seed();
+    if (seeded && !bundle_) {
+      bundle_ = std::move(*seeded);
+      expires_steady_ = now;
+    } else if (seeded && grant_was_dead && !(seeded->refresh_token == bundle_->refresh_token)) {
+      bundle_->refresh_token = seeded->refresh_token;  // the access token stays while valid
+      bundle_->refresh_expires_at.reset();
+      log::info("credential {}: the refused refresh token is replaced by the configured one",
+                options_.name);
     }
     // Settings were perhaps changed to fix what failed: try again now.
     if (!last_attempt_ok_)

@@ -63,6 +63,8 @@ struct fake_provider final : provider {
     co_return issue("g" + std::to_string(grants));
   }
   bool can_grant() const override { return grantable; }
+  std::optional<token_bundle> seed_bundle;  // a configured refresh token
+  std::optional<token_bundle> seed() const override { return seed_bundle; }
   awaitable<result<token_bundle>> login(const login_input&) override {
     ++logins;
     co_return issue("login");
@@ -327,4 +329,36 @@ TEST_CASE("a_new_grant_drops_the_tokens_and_the_saved_state_of_the_previous_one"
   CHECK(h.fake->grants == 1);
   CHECK(next->grants == 1);
   CHECK(next->refreshes == 0);
+}
+
+TEST_CASE("a_configured_refresh_token_replaces_a_refused_one_on_reconfigure") {
+  harness h(false);
+  auto next = std::make_shared<fake_provider>(h.io.get_executor());
+  next->grantable = false;
+  next->prefix = "new-";
+  next->seed_bundle.emplace();
+  next->seed_bundle->refresh_token = secret{"configured-refresh"};
+  std::shared_ptr<provider> old;
+  h.run([&]() -> awaitable<void> {
+    login_input input;  // named: GCC 12 mishandles non-trivial temporaries inside co_await
+    REQUIRE((co_await h.cred->login(input)).has_value());
+    h.fake->refresh_script.push_back(make_http_error(401, "refresh token revoked"));
+    CHECK_FALSE((co_await h.cred->force_refresh(5s)).has_value());
+    REQUIRE(h.cred->status().state == cred_state::needs_grant);
+    old = h.cred->shared_provider();
+    h.cred->reconfigure(schedule_policy{}, "fake", next, false);
+    auto ex = co_await net::this_coro::executor;
+    net::steady_timer t(ex);
+    for (int i = 0; i < 200 && next->refreshes == 0; ++i) {
+      t.expires_after(10ms);
+      co_await t.async_wait(use_tuple);
+    }
+    REQUIRE((co_await h.cred->force_refresh(5s)).has_value());  // joins the one in flight
+    auto tok = co_await h.cred->get_token(0s, 5s);
+    REQUIRE(tok.has_value());
+    CHECK(tok->access_token.reveal() == "new-access-r1");
+    CHECK(h.cred->status().state == cred_state::fresh);
+  });
+  CHECK(next->refreshes == 1);
+  CHECK(next->last_refresh_token_seen.reveal() == "configured-refresh");
 }
