@@ -133,8 +133,13 @@ class connection {
   boost::beast::flat_buffer buffer_;
 };
 
-/// Runs tokenbrokerctl with `args`; its exit code (-1 if it did not end) and stderr.
-std::pair<int, std::string> ctl(const temp_dir& dir, std::vector<std::string> args) {
+struct ctl_result {
+  int code = -1;  // -1: it did not end
+  std::string err;
+};
+
+/// Runs tokenbrokerctl with `args`: its exit code and stderr.
+ctl_result ctl(const temp_dir& dir, std::vector<std::string> args) {
   args.insert(args.begin(), bin_path("tokenbrokerctl"));
   static int runs = 0;
   process p(process_options{args, {}, {}, dir.file("ctl" + std::to_string(runs++) + ".log")});
@@ -426,24 +431,24 @@ TEST_CASE("tokenbrokerctl_ready_exits_0_only_when_every_credential_holds_a_token
   o.profile_login = false;
   broker_fixture b(sim, o);
   REQUIRE(b.wait_for_state("needs_grant", 10s));
-  auto [code, err] = ctl(b.dir(), {"--socket", b.socket_path(), "ready"});
-  CHECK(code == 1);
-  CHECK_MESSAGE(contains(err, "not ready: privicore (needs_grant)"), err);
-  auto [hcode, herr] = ctl(b.dir(), {"--socket", b.socket_path(), "health"});
-  CHECK_MESSAGE(hcode == 0, herr);
+  auto not_ready = ctl(b.dir(), {"--socket", b.socket_path(), "ready"});
+  CHECK(not_ready.code == 1);
+  CHECK_MESSAGE(contains(not_ready.err, "not ready: privicore (needs_grant)"), not_ready.err);
+  auto health = ctl(b.dir(), {"--socket", b.socket_path(), "health"});
+  CHECK_MESSAGE(health.code == 0, health.err);
 
   // A reload that adds the profile login: the credential grants, and the probe turns green.
   write_private(b.config_path(), read_file(b.config_path()) + "username = \"" + test_username +
                                      "\"\npassword_file = \"" + b.dir().file("password") + "\"\n");
   reload(b);
   REQUIRE(b.wait_for_state("fresh", 10s));
-  auto [rcode, rerr] = ctl(b.dir(), {"--socket", b.socket_path(), "ready"});
-  CHECK_MESSAGE(rcode == 0, rerr);
+  auto ready = ctl(b.dir(), {"--socket", b.socket_path(), "ready"});
+  CHECK_MESSAGE(ready.code == 0, ready.err);
 
   b.proc().terminate();
-  auto [dcode, derr] = ctl(b.dir(), {"--socket", b.socket_path(), "ready"});
-  CHECK(dcode == 3);
-  CHECK_MESSAGE(contains(derr, "cannot reach the broker"), derr);
-  auto [ucode, uerr] = ctl(b.dir(), {"--socket", b.socket_path(), "ready", "extra"});
-  CHECK(ucode == 2);
+  auto down = ctl(b.dir(), {"--socket", b.socket_path(), "ready"});
+  CHECK(down.code == 3);
+  CHECK_MESSAGE(contains(down.err, "cannot reach the broker"), down.err);
+  auto usage = ctl(b.dir(), {"--socket", b.socket_path(), "ready", "extra"});
+  CHECK(usage.code == 2);
 }
