@@ -397,7 +397,7 @@ int run_daemon(config::config cfg) {
   }
 
   d.store->subscribe([&d](const std::string& name, const broker::token_bundle& b) {
-    if (auto* e = d.registry.find(name)) e->cred->adopt_shared(b);
+    if (auto e = d.registry.find(name)) e->cred->adopt_shared(b);
   });
   d.store->start();
   d.registry.start_all();

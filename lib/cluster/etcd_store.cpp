@@ -114,18 +114,23 @@ awaitable<result<void>> etcd_store::save(const std::string& credential,
 }
 
 awaitable<result<void>> etcd_store::erase(const std::string& credential) {
+  // Under our lock: fenced like a save. Otherwise (a reload that changed the grant): only while
+  // no replica holds the lock, so a refresh in flight elsewhere is never undercut.
   auto it = held_.find(credential);
-  if (it == held_.end())
-    co_return make_error(errc::invalid_argument,
-                         "not holding the cluster lock of credential " + credential);
-  std::vector<compare> fence{{lock_key(credential), compare::target::lease, compare::op::equal,
-                              it->second->lease, {}}};
+  std::vector<compare> fence;
+  if (it != held_.end())
+    fence.push_back({lock_key(credential), compare::target::lease, compare::op::equal,
+                     it->second->lease, {}});
+  else
+    fence.push_back({lock_key(credential), compare::target::create_revision, compare::op::equal,
+                     0, {}});
   std::vector<txn_op> del{{txn_op::kind::erase, tokens_key(credential), {}, 0}};
   auto r = co_await client_->txn(std::move(fence), std::move(del));
   note_health();
   if (!r) co_return r.error();
   if (!r->succeeded)
-    co_return make_error(errc::refused, "lost the cluster lock of credential " + credential);
+    co_return make_error(errc::refused, "another replica holds the cluster lock of credential " +
+                                            credential);
   co_return result<void>{};
 }
 
