@@ -605,6 +605,7 @@ awaitable<result<void>> credential::login(const login_input& input) {
   auto r = co_await provider_->login(input);
   if (r) {
     co_await adopt(std::move(*r), "login", seconds_since(t0));
+    co_await provider_->login_adopted();  // only now: the new grant is saved
   } else {
     last_error_ = "login failed: " + r.error().describe();
     metrics_.refresh(options_.name, "login_failed", seconds_since(t0));

@@ -53,8 +53,12 @@ class provider {
   /// True when grant() can work unattended.
   virtual bool can_grant() const = 0;
 
-  /// Runs an interactive grant with material from `tokenbrokerctl login`.
+  /// Runs an interactive grant with material from `tokenbrokerctl login`. Whatever the login
+  /// used and must be dropped (Privicore's profile session) waits for login_adopted().
   virtual awaitable<result<token_bundle>> login(const login_input& input) = 0;
+  /// Called after a successful login() once the credential has saved its bundle: from here a
+  /// crash no longer loses the new grant, so what the login used may go.
+  virtual awaitable<void> login_adopted() { co_return; }
 
   /// Whether the refresh token alone can renew the access token (false for client_credentials,
   /// where renewing means granting again).

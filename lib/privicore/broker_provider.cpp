@@ -129,12 +129,26 @@ awaitable<result<broker::token_bundle>> broker_provider::login(const broker::log
   auto granted = co_await do_grant(profile);
   if (own_session) {
     // The session existed only for this grant; from now on the broker lives on the refresh
-    // token, so the profile token is revoked rather than left valid (PROTOCOL.md §5.6).
-    if (auto rv = co_await api_.revoke(profile); !rv)
-      log::debug("credential {}: revoking the login session failed: {}", name_,
-                 rv.error().describe());
+    // token, so the profile token is revoked rather than left valid (PROTOCOL.md §5.6). After a
+    // grant only once the credential has saved it (login_adopted): the revoke is a round trip of
+    // up to `timeout`, and the new grant must not wait for it in memory alone.
+    if (granted) login_session_ = std::move(profile);
+    else co_await revoke_login_session(profile);
   }
   co_return granted;
+}
+
+awaitable<void> broker_provider::login_adopted() {
+  if (!login_session_) co_return;
+  secret profile = std::move(*login_session_);
+  login_session_.reset();
+  co_await revoke_login_session(profile);
+}
+
+awaitable<void> broker_provider::revoke_login_session(const secret& profile) {
+  if (auto rv = co_await api_.revoke(profile); !rv)
+    log::debug("credential {}: revoking the login session failed: {}", name_,
+               rv.error().describe());
 }
 
 // Commands sent through the proxy are acknowledged on the channel of the profile that granted

@@ -24,6 +24,7 @@ class broker_provider final : public broker::provider {
   awaitable<result<broker::token_bundle>> grant() override;
   bool can_grant() const override { return !username_.empty() && !password_.empty(); }
   awaitable<result<broker::token_bundle>> login(const broker::login_input& input) override;
+  awaitable<void> login_adopted() override;
   awaitable<std::uint64_t> prepare_command(steady_clock::time_point deadline) override;
   awaitable<result<broker::command_result>> await_command(
       std::string id, std::uint64_t prepared, steady_clock::time_point deadline) override;
@@ -35,6 +36,7 @@ class broker_provider final : public broker::provider {
   /// §6 steps 8–12 as `profile`, acks through the channel when a ws_url is configured.
   awaitable<result<broker::token_bundle>> do_grant(const secret& profile);
   ack_channel* channel_for(const secret& profile);
+  awaitable<void> revoke_login_session(const secret& profile);
   broker::token_bundle to_bundle(token_set ts, std::string grant_id) const;
 
   net::any_io_executor ex_;
@@ -48,6 +50,7 @@ class broker_provider final : public broker::provider {
   std::vector<std::string> scopes_;
   std::chrono::milliseconds timeout_;
   std::optional<profile_token> session_;
+  std::optional<secret> login_session_;  // a login's own session, revoked in login_adopted()
   std::shared_ptr<ack_channel> channel_;
   std::string channel_token_fp_;  // fingerprint of the token the channel joins with
 };

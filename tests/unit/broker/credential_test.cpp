@@ -69,6 +69,13 @@ struct fake_provider final : provider {
     ++logins;
     co_return issue("login");
   }
+  // What the store held for the credential when login_adopted() was called.
+  store::state_store* store = nullptr;
+  std::optional<std::string> saved_when_adopted;
+  awaitable<void> login_adopted() override {
+    auto saved = co_await store->load("test");
+    saved_when_adopted = saved && *saved ? (*saved)->access_token.reveal() : "<nothing>";
+  }
 };
 
 struct harness {
@@ -81,6 +88,7 @@ struct harness {
   harness(bool grantable = true) {
     auto p = std::make_unique<fake_provider>(io.get_executor());
     p->grantable = grantable;
+    p->store = &store;
     fake = p.get();
     credential_options o;
     o.name = "test";
@@ -361,4 +369,17 @@ TEST_CASE("a_configured_refresh_token_replaces_a_refused_one_on_reconfigure") {
   });
   CHECK(next->refreshes == 1);
   CHECK(next->last_refresh_token_seen.reveal() == "configured-refresh");
+TEST_CASE("a_login_is_saved_before_the_provider_may_drop_what_it_logged_in_with") {
+  harness h(false);
+  h.run([&]() -> awaitable<void> {
+    login_input in;
+    in.username = "alice";
+    REQUIRE((co_await h.cred->login(in)).has_value());
+    auto t = co_await h.cred->get_token(0s, 1s);
+    REQUIRE(t.has_value());
+    CHECK(t->access_token.reveal() == "access-login");
+  });
+  CHECK(h.fake->logins == 1);
+  REQUIRE(h.fake->saved_when_adopted.has_value());
+  CHECK(*h.fake->saved_when_adopted == "access-login");
 }
