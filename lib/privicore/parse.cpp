@@ -50,19 +50,47 @@ result<std::optional<sys_seconds>> timestamp_field(const json& j,
   return std::optional<sys_seconds>{*t};
 }
 
-/// An absolute expiry, or (only when absent) a relative one counted from `now`.
+/// A lifetime in seconds (a non-negative number or numeric string), at most max_expiry_horizon:
+/// longer ones are clamped like absolute expiries (1e308 is a long lifetime, not an error).
+std::optional<std::chrono::seconds> lifetime(const json* v) {
+  using std::chrono::seconds;
+  if (v->is_number_unsigned())
+    return v->get<std::uint64_t>() > static_cast<std::uint64_t>(max_expiry_horizon.count())
+               ? max_expiry_horizon
+               : seconds{v->get<std::int64_t>()};
+  if (v->is_number_float()) {
+    double d = v->get<double>();
+    if (!(d >= 0)) return std::nullopt;  // also NaN
+    if (d >= static_cast<double>(max_expiry_horizon.count())) return max_expiry_horizon;
+    return seconds{static_cast<std::int64_t>(d)};
+  }
+  auto n = integer(v);
+  if (!n || *n < 0) return std::nullopt;
+  return std::min(seconds{*n}, max_expiry_horizon);
+}
+
+/// An expiry the engine can compute with: within ten years of now either way (clamp_expiry).
+/// `keys` name an absolute timestamp; nullopt when absent, an error when unreadable.
+result<std::optional<sys_seconds>> expiry_field(const json& j,
+                                                std::initializer_list<const char*> keys,
+                                                sys_seconds now) {
+  auto at = timestamp_field(j, keys);
+  if (!at || !*at) return at;
+  return std::optional<sys_seconds>{clamp_expiry(**at, now)};
+}
+
+/// An absolute expiry, or (only when absent) a relative one counted from `now`; both clamped.
 result<std::optional<sys_seconds>> expiry(const json& j, std::initializer_list<const char*> absolute,
                                           std::initializer_list<const char*> relative,
                                           sys_seconds now) {
-  auto at = timestamp_field(j, absolute);
+  auto at = expiry_field(j, absolute, now);
   if (!at || *at) return at;
   const json* rel = field(j, relative);
   if (!rel) return std::optional<sys_seconds>{};
-  auto n = integer(rel);
-  // At most ten years: `now + n` must not overflow, nor the engine's nanosecond arithmetic.
-  if (!n || *n < 0 || *n > 10LL * 366 * 86400)
+  auto life = lifetime(rel);
+  if (!life)
     return malformed("field \"" + std::string(*relative.begin()) + "\" is not a number of seconds");
-  return std::optional<sys_seconds>{now + std::chrono::seconds{*n}};
+  return std::optional<sys_seconds>{now + *life};
 }
 
 /// An id fit for a URL path and a log line: printable ASCII, no spaces, at most 256 bytes.
@@ -89,7 +117,7 @@ result<std::string> command_id_from(const json& j) {
 result<profile_token> profile_token_from(const json& j) {
   auto token = string_field(j, {"authorizationToken"});
   if (!token) return missing("authorizationToken");
-  auto at = timestamp_field(j, {"expiresAt"});
+  auto at = expiry_field(j, {"expiresAt"}, now_seconds());
   if (!at) return at.error();
   if (!*at) return missing("expiresAt");
   return profile_token{secret{std::move(*token)}, **at};
@@ -139,6 +167,10 @@ std::string server_reason(std::string_view body) {
 }
 
 }  // namespace
+
+sys_seconds clamp_expiry(sys_seconds t, sys_seconds now) {
+  return std::clamp(t, now - max_expiry_horizon, now + max_expiry_horizon);
+}
 
 sys_seconds now_seconds() {
   return std::chrono::floor<std::chrono::seconds>(system_clock::now());
@@ -232,7 +264,7 @@ result<profile_token> parse_profile_token(const http::response& res) {
 result<sys_seconds> parse_token_expiry(const http::response& res) {
   auto j = success_object(res);
   if (!j) return j.error();
-  auto at = timestamp_field(*j, {"expiresAt"});
+  auto at = expiry_field(*j, {"expiresAt"}, now_seconds());
   if (!at) return at.error();
   if (!*at) return missing("expiresAt");
   return **at;
@@ -282,7 +314,7 @@ result<authorization_code> parse_authorization_code(const http::response& res) {
   if (!j) return j.error();
   auto code = string_field(*j, {"authorizationCode"});
   if (!code) return missing("authorizationCode");
-  auto at = timestamp_field(*j, {"expiresAt"});
+  auto at = expiry_field(*j, {"expiresAt"}, now_seconds());
   if (!at) return at.error();
   return authorization_code{optional_string(*j, {"clientId"}), optional_string(*j, {"nonce"}),
                             secret{std::move(*code)}, *at};

@@ -20,6 +20,15 @@ namespace tokenbroker::privicore {
 /// The current time, whole seconds.
 sys_seconds now_seconds();
 
+/// How far from now an expiry Privicore sends may lie: about ten years either way.
+inline constexpr std::chrono::seconds max_expiry_horizon{std::chrono::hours{24 * 3660}};
+/// `t` moved into [now - max_expiry_horizon, now + max_expiry_horizon]. Every expiry parsed here
+/// (absolute or relative) is clamped, not refused: a server that means "never" by the year 9999
+/// still yields a working token, renewed within ten years, while the engine compares expiries
+/// with system_clock, whose nanoseconds overflow after 2262 (and before 1677). Only what is not
+/// a timestamp or a non-negative number of seconds at all is malformed.
+sys_seconds clamp_expiry(sys_seconds t, sys_seconds now);
+
 /// True for 2xx.
 bool is_success(const http::response& res) noexcept;
 

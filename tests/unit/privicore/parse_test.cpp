@@ -335,9 +335,17 @@ TEST_CASE("refresh_401_and_422_are_http_errors") {
 }
 
 // Found by fuzz_privicore_parse: expiresIn 1e308 was cast to an integer (undefined behaviour),
-// and a huge whole number overflowed now + expiresIn.
-TEST_CASE("an_absurd_expires_in_is_malformed_not_overflowed") {
-  for (const char* v : {"1e308", "-1e308", "9223372036854775807", "316300000", "1e12"}) {
+// and a huge whole number overflowed now + expiresIn. A lifetime beyond ten years is clamped to
+// ten years, like an absolute expiry; only what is not a lifetime at all is malformed.
+TEST_CASE("an_absurd_expires_in_is_clamped_to_ten_years_not_overflowed") {
+  for (const char* v : {"1e308", "9223372036854775807", "18446744073709551615", "316300000",
+                        "1e12", "\"9223372036854775807\""}) {
+    CAPTURE(v);
+    auto r = parse_token_set(answer(200, std::string(R"({"token":"t","expiresIn":)") + v + "}"), now);
+    REQUIRE(r.has_value());
+    CHECK(r->expires_at == now + max_expiry_horizon);
+  }
+  for (const char* v : {"-1e308", "-1", "\"99999999999999999999\"", "\"soon\"", "true"}) {
     CAPTURE(v);
     auto r = parse_token_set(answer(200, std::string(R"({"token":"t","expiresIn":)") + v + "}"), now);
     REQUIRE_FALSE(r.has_value());
@@ -346,4 +354,53 @@ TEST_CASE("an_absurd_expires_in_is_malformed_not_overflowed") {
   auto ok = parse_token_set(answer(200, R"({"token":"t","expiresIn":3600.5})"), now);
   REQUIRE(ok.has_value());
   CHECK(ok->expires_at == now + 3600s);
+  auto refresh = parse_token_set(
+      answer(200, R"({"token":"t","expiresIn":60,"refreshTokenExpiresIn":1e300})"), now);
+  REQUIRE(refresh.has_value());
+  CHECK(refresh->refresh_expires_at == now + max_expiry_horizon);
+}
+
+TEST_CASE("clamp_expiry_keeps_expiries_within_ten_years_of_now") {
+  CHECK(clamp_expiry(at("9999-12-31T23:59:59Z"), now) == now + max_expiry_horizon);
+  CHECK(clamp_expiry(at("0001-01-01T00:00:00Z"), now) == now - max_expiry_horizon);
+  CHECK(clamp_expiry(now + 1h, now) == now + 1h);
+  CHECK(clamp_expiry(now - 1h, now) == now - 1h);
+  CHECK(max_expiry_horizon > std::chrono::hours{24 * 365 * 10});
+}
+
+// Timestamps after 2262 (or before 1677) overflow system_clock's nanoseconds, which the engine
+// compares expiries with: every expiry Privicore sends is clamped to ten years of now.
+TEST_CASE("far_future_and_far_past_expiries_are_clamped_to_ten_years_of_now") {
+  auto far = parse_token_set(answer(200, R"({"token":"t","expiresAt":"9999-12-31T23:59:59Z",
+      "refreshTokenExpiresAt":"2300-01-01T00:00:00Z"})"), now);
+  REQUIRE(far.has_value());
+  CHECK(far->expires_at == now + max_expiry_horizon);
+  CHECK(far->refresh_expires_at == now + max_expiry_horizon);
+  auto past = parse_token_set(answer(200, R"({"token":"t","expiresAt":"0000-01-01T00:00:00Z"})"), now);
+  REQUIRE(past.has_value());
+  CHECK(past->expires_at == now - max_expiry_horizon);
+  auto near = parse_token_set(answer(200, R"({"token":"t","expiresAt":"2035-12-01T00:00:00Z"})"), now);
+  CHECK(near.value().expires_at == at("2035-12-01T00:00:00Z"));  // within ten years: as sent
+
+  // The answers without a `now` of their own are clamped around the wall clock.
+  auto before = std::chrono::floor<std::chrono::seconds>(system_clock::now());
+  auto profile = parse_profile_token(
+      answer(200, R"({"authorizationToken":"pt","expiresAt":"9999-12-31T23:59:59Z"})"));
+  auto expiry = parse_token_expiry(answer(200, R"({"expiresAt":"2263-01-01T00:00:00Z"})"));
+  auto code = parse_authorization_code(
+      answer(200, R"({"authorizationCode":"ac","expiresAt":"1000-01-01T00:00:00Z"})"));
+  auto after = std::chrono::floor<std::chrono::seconds>(system_clock::now());
+  REQUIRE(profile.has_value());
+  CHECK(profile->expires_at >= before + max_expiry_horizon);
+  CHECK(profile->expires_at <= after + max_expiry_horizon);
+  REQUIRE(expiry.has_value());
+  CHECK(*expiry >= before + max_expiry_horizon);
+  CHECK(*expiry <= after + max_expiry_horizon);
+  REQUIRE(code.has_value());
+  REQUIRE(code->expires_at.has_value());
+  CHECK(*code->expires_at >= before - max_expiry_horizon);
+  CHECK(*code->expires_at <= after - max_expiry_horizon);
+  // What the engine does with them: compare with (and subtract from) system_clock::now().
+  CHECK(profile->expires_at > system_clock::now());
+  CHECK(*code->expires_at < system_clock::now());
 }
