@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -61,7 +62,10 @@ std::string exit_status::describe() const {
 }
 
 std::string bin_path(const std::string& name) {
-  return std::string(TB_BIN_DIR) + "/" + name;
+  // TB_BIN_DIR in the environment: another tree's binaries (the sanitizer tree runs the gcc tree's
+  // integration tests against its own daemons, TB_HARNESS_BIN_DIR in CMakeLists.txt).
+  const char* dir = std::getenv("TB_BIN_DIR");
+  return std::string(dir && *dir ? dir : TB_BIN_DIR) + "/" + name;
 }
 
 process::process(process_options o) {
