@@ -1,0 +1,661 @@
+#!/usr/bin/env python3
+"""make bench: tokenbrokerd side by side with nginx on this machine, in one run.
+
+Starts privicore-sim, tokenbrokerd and nginx (nginx set up to return the broker's token JSON from
+memory and to proxy_pass to the same simulator endpoint with the header set, one worker per broker
+thread, on the same kind of listener), drives them with h2load, wrk, curl and bench/loadgen, and
+writes bench/results/<date>.md. Server on core 0, clients on core 1 (taskset). Every process it
+starts is stopped on exit. BENCH_QUICK=1: shorter runs, fewer repetitions, no 10-minute soak.
+Python standard library only.
+"""
+import argparse
+import datetime
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.join(ROOT, "bench")
+SERVER_CPU, CLIENT_CPU = "0", "1"
+TICK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+TOKEN = "/v1/token/privicore"
+ECHO = "/v1/proxy/privicore/data-token/echo"
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes: every one is recorded and stopped on exit (normal, exception or signal).
+class Procs:
+    def __init__(self):
+        self.live = []
+
+    def start(self, argv, cpu=None, **kw):
+        if cpu is not None:
+            argv = ["taskset", "-c", cpu] + argv
+        p = subprocess.Popen(argv, **kw)
+        self.live.append(p)
+        return p
+
+    def stop(self, p, timeout=10):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if p in self.live:
+            self.live.remove(p)
+
+    def stop_all(self):
+        for p in reversed(list(self.live)):
+            self.stop(p)
+
+
+PROCS = Procs()
+
+
+def wait_for(cond, what, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = cond()
+        if r:
+            return r
+        time.sleep(0.05)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+# ---------------------------------------------------------------------------------------------
+# /proc: CPU time and resident memory of a set of processes.
+def cpu_ticks(pids):
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime + stime (fields 14, 15)
+    return total
+
+
+def rss_kib(pids):
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total
+
+
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP over a unix socket or TCP, blocking, for set-up and checks (not for load).
+def http_get(target, unix=None, tcp=None, headers=None, timeout=10):
+    import http.client
+
+    class UnixConn(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(unix)
+
+    conn = UnixConn("localhost", timeout=timeout) if unix else \
+        http.client.HTTPConnection(tcp[0], tcp[1], timeout=timeout)
+    try:
+        conn.request("GET", target, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        conn.close()
+
+
+def sim_admin(sim_url, method, target, body=None):
+    import urllib.request
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(sim_url + target, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+# ---------------------------------------------------------------------------------------------
+# The three servers.
+class Sim:
+    def __init__(self, work, name, ttl="30s", cpu=CLIENT_CPU, extra=()):
+        self.client_id, self.secret = "bench-client", "bench-client-secret-0123456789"
+        argv = [f"{BIN}/privicore-sim", "--listen", "127.0.0.1:0", "--profile", "bench:bench-pw",
+                "--app", f"bench:{self.client_id}:{self.secret}", "--access-token-ttl", ttl,
+                "--max-connections", "20000", "--log-level", "warn", *extra]
+        self.proc = PROCS.start(argv, cpu=cpu, stdout=subprocess.PIPE,
+                                stderr=open(os.path.join(work, f"{name}.log"), "w"), text=True)
+        line = self.proc.stdout.readline().strip()
+        if "listening on" not in line:
+            raise RuntimeError(f"privicore-sim did not start: {line!r}")
+        self.url = line.split()[-1]
+        self.port = int(self.url.rsplit(":", 1)[1])
+
+
+class Broker:
+    def __init__(self, work, name, sim, credentials=1, cpu=SERVER_CPU):
+        self.dir = os.path.join(work, name)
+        os.makedirs(self.dir, mode=0o700)
+        self.sock = os.path.join(self.dir, "tb.sock")
+        self.names = ["privicore"] + [f"cred{i}" for i in range(1, credentials)]
+        write_secret(os.path.join(self.dir, "client-secret"), sim.secret)
+        write_secret(os.path.join(self.dir, "password"), "bench-pw")
+        write_secret(os.path.join(self.dir, "state.key"), os.urandom(32).hex())
+        cfg = [f'[server]\nsocket = "{self.sock}"\nsocket_mode = "0600"\nlisten = "127.0.0.1:0"',
+               f'state_dir = "{self.dir}/state"\nstate_key_file = "{self.dir}/state.key"',
+               "max_connections = 20000\n"]
+        for n in self.names:
+            cfg.append(f'[credential.{n}]\nprovider = "privicore"\napi_url = "{sim.url}"\n'
+                       f'client_id = "{sim.client_id}"\n'
+                       f'client_secret_file = "{self.dir}/client-secret"\nusername = "bench"\n'
+                       f'password_file = "{self.dir}/password"\nscopes = ["all"]\n')
+        self.config = os.path.join(self.dir, "tokenbroker.toml")
+        write_secret(self.config, "\n".join(cfg))
+        self.log_path = os.path.join(self.dir, "broker.log")
+        self.proc = PROCS.start([f"{BIN}/tokenbrokerd", "--config", self.config, "--log-level",
+                                 "warn" if credentials > 1 else "info"], cpu=cpu,
+                                stderr=open(self.log_path, "w"))
+        self.pids = [self.proc.pid]
+        if credentials == 1:
+            self.port = wait_for(self._tcp_port, "tokenbrokerd's TCP listener")
+        wait_for(lambda: os.path.exists(self.sock), "tokenbrokerd's socket")
+        wait_for(lambda: http_get("/readyz", unix=self.sock)[0] == 200,
+                 f"{len(self.names)} credential(s) to be fresh", timeout=300)
+
+    def _tcp_port(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"tokenbrokerd exited; see {self.log_path}")
+        with open(self.log_path) as f:
+            m = re.search(r"listening on 127\.0\.0\.1:(\d+)", f.read())
+        return int(m.group(1)) if m else None
+
+
+class Nginx:
+    def __init__(self, work, token_json, sim, token, workers):
+        self.dir = os.path.join(work, "nginx")
+        os.makedirs(self.dir)
+        self.sock = os.path.join(self.dir, "nginx.sock")
+        self.port = free_port()
+        with open(os.path.join(HERE, "nginx.conf.in")) as f:
+            conf = f.read()
+        user = "user root;" if os.geteuid() == 0 else ""
+        for k, v in {"@USER@": user, "@WORKERS@": str(workers), "@DIR@": self.dir,
+                     "@SOCK@": self.sock, "@PORT@": str(self.port), "@SIM_PORT@": str(sim.port),
+                     "@TOKEN_JSON@": token_json, "@TOKEN@": token}.items():
+            conf = conf.replace(k, v)
+        path = os.path.join(self.dir, "nginx.conf")
+        write_secret(path, conf)
+        self.proc = PROCS.start(["nginx", "-p", self.dir, "-c", path, "-g", "daemon off;"],
+                                cpu=SERVER_CPU, stderr=open(os.path.join(self.dir, "stderr"), "w"))
+        wait_for(lambda: os.path.exists(self.sock) and len(children(self.proc.pid)) >= workers,
+                 "nginx")
+        self.pids = [self.proc.pid] + children(self.proc.pid)
+
+
+def write_secret(path, text):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Load tools. Each returns a dict with at least requests, rps, errors; latency where it has it.
+def client(argv):
+    r = subprocess.run(["taskset", "-c", CLIENT_CPU] + argv, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{argv[0]} failed ({r.returncode}): {r.stderr[-2000:]}")
+    return r.stdout
+
+
+def h2load(target, unix, conns, seconds, data=None):
+    argv = ["h2load", "--h1", "-B", f"unix:{unix}", "-c", str(conns), "-D", str(seconds)]
+    if data:
+        argv += ["-d", data]
+    out = client(argv + [f"http://localhost{target}"])
+    m = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+                  r"(\d+) errored", out)
+    done, ok, failed, errored = (int(x) for x in m.groups()[1:])
+    st = re.search(r"status codes: (\d+) 2xx", out)
+    t = re.search(r"time for request:\s+(\S+)\s+(\S+)\s+(\S+)", out)
+    return {"requests": done, "rps": done / seconds, "errors": failed + errored,
+            "non_2xx": done - int(st.group(1)), "mean_us": to_us(t.group(3)),
+            "max_us": to_us(t.group(2))}
+
+
+def wrk(target, port, conns, seconds):
+    out = client(["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "-H",
+                  "X-Token-Broker: 1", f"http://127.0.0.1:{port}{target}"])
+    m = re.search(r"(\d+) requests in ([\d.]+)(\w+)", out)
+    secs = to_us(m.group(2) + m.group(3)) / 1e6
+    errs = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    p = dict(re.findall(r"^\s+(\d+)%\s+(\S+)$", out, re.M))
+    return {"requests": int(m.group(1)), "rps": int(m.group(1)) / secs, "errors": errs,
+            "non_2xx": int(non2xx.group(1)) if non2xx else 0, "p50_us": to_us(p["50"]),
+            "p99_us": to_us(p["99"])}
+
+
+def loadgen(*args):
+    return json.loads(client([f"{BIN}/loadgen", *args]).strip().splitlines()[-1])
+
+
+def to_us(text):
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)?", text)
+    v, unit = float(m.group(1)), m.group(2) or "s"
+    return v * {"us": 1, "ms": 1e3, "s": 1e6, "m": 60e6, "h": 3600e6}[unit]
+
+
+def measured(server, fn):
+    """Runs fn() and adds the server's CPU microseconds per request over that run."""
+    before = cpu_ticks(server.pids)
+    r = fn()
+    cpu_us = (cpu_ticks(server.pids) - before) * 1e6 / TICK
+    r["cpu_us_per_req"] = cpu_us / r["requests"] if r["requests"] else float("nan")
+    r["cpu_share"] = cpu_us / 1e6 / r.get("seconds", 1) if "seconds" in r else None
+    return r
+
+
+def ab(servers, reps, fn):
+    """A/B/A/B...: fn(server) alternately on each server, `reps` rounds; lists per server."""
+    out = {name: [] for name in servers}
+    for _ in range(reps):
+        for name, s in servers.items():
+            out[name].append(measured(s, lambda: fn(s)))
+    return out
+
+
+def med(runs, key):
+    vals = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(vals) if vals else float("nan")
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenarios. Each appends rows to REPORT (sections of markdown) and raw data to RAW.
+REPORT, RAW = [], {}
+
+
+def section(title, lines):
+    REPORT.append(f"## {title}\n\n" + "\n".join(lines) + "\n")
+
+
+def table_ab(title, rows, results, unit_note=""):
+    lines = ["| scenario | broker req/s | nginx req/s | ratio | broker CPU µs/req | "
+             "nginx CPU µs/req | broker p99 | nginx p99 | errors (b/n) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for label in rows:
+        b, n = results[label]["broker"], results[label]["nginx"]
+        rb, rn = med(b, "rps"), med(n, "rps")
+        p99 = lambda runs: (f"{med(runs, 'p99_us') / 1000:.2f} ms"
+                            if any("p99_us" in r for r in runs) else "—")
+        errs = lambda runs: sum(r["errors"] + r.get("non_2xx", 0) for r in runs)
+        lines.append(f"| {label} | {rb:,.0f} | {rn:,.0f} | {rb / rn:.2f} | "
+                     f"{med(b, 'cpu_us_per_req'):.1f} | {med(n, 'cpu_us_per_req'):.1f} | "
+                     f"{p99(b)} | {p99(n)} | {errs(b)}/{errs(n)} |")
+    if unit_note:
+        lines += ["", unit_note]
+    section(title, lines)
+
+
+def scenario_token(servers, cfg):
+    results, rows = {}, []
+    for transport in ("unix", "tcp"):
+        for c in (1, 32, 256):
+            label = f"token, {transport}, {c} conn"
+            log(label)
+            if transport == "unix":
+                fn = lambda s, c=c: h2load(TOKEN, s.sock, c, cfg.seconds)
+            else:
+                fn = lambda s, c=c: wrk(TOKEN, s.port, c, cfg.seconds)
+            results[label] = ab(servers, cfg.reps, fn)
+            rows.append(label)
+    # p99 over the unix socket at 256 connections: h2load reports no percentiles, loadgen does.
+    label = "token, unix, 256 conn (loadgen)"
+    log(label)
+    results[label] = ab(servers, cfg.reps, lambda s: loadgen(
+        "--unix", s.sock, "--get", TOKEN, "--connections", "256", "--duration",
+        f"{cfg.seconds}s"))
+    rows.append(label)
+    RAW["token"] = results
+    table_ab("Token fetch", rows, results,
+             "unix: h2load --h1 -B unix:… (mean latency only; p99 from the loadgen row); "
+             "tcp: wrk -t1 --latency. Medians of the A/B rounds; CPU is the server's "
+             "utime+stime from /proc/PID/stat over the run divided by the requests served.")
+    return results
+
+
+def scenario_loadgen_check(servers, cfg):
+    log("loadgen vs h2load against nginx")
+    n = servers["nginx"]
+    h, lg, tb = [], [], []
+    for _ in range(cfg.reps):
+        h.append(h2load(TOKEN, n.sock, 32, cfg.seconds))
+        lg.append(loadgen("--unix", n.sock, "--get", TOKEN, "--connections", "32", "--duration",
+                          f"{cfg.seconds}s"))
+        # And loadgen checking every token the broker hands out, at the same concurrency.
+        tb.append(loadgen("--unix", servers["broker"].sock, "--get", TOKEN, "--connections",
+                          "32", "--duration", f"{cfg.seconds}s", "--verify"))
+    ratio = med(lg, "rps") / med(h, "rps")
+    RAW["loadgen_check"] = {"h2load": h, "loadgen": lg, "loadgen_verify_broker": tb}
+    bad = sum(r["token_bad_json"] + r["token_expired"] + r["token_went_back"] for r in tb)
+    section("Can loadgen's figures be trusted?", [
+        "| against nginx, unix, 32 conn | req/s (median) |", "|---|---:|",
+        f"| h2load | {med(h, 'rps'):,.0f} |", f"| loadgen | {med(lg, 'rps'):,.0f} |",
+        f"| **loadgen / h2load** | **{ratio:.2f}** (target ≥ 0.8) |", "",
+        f"loadgen with `--verify` against the broker (every answer parsed; token well-formed, "
+        f"unexpired, never older than the last one on that connection): "
+        f"{med(tb, 'rps'):,.0f} req/s, {sum(r['tokens_checked'] for r in tb):,} tokens checked, "
+        f"{bad} bad, {sum(r['errors'] for r in tb)} errors."])
+
+
+def scenario_proxy(servers, sim, cfg):
+    body = os.path.join(cfg.work, "post-1k.bin")
+    with open(body, "wb") as f:
+        f.write(b"x" * 1024)
+    results, rows = {}, []
+    for label, fn in [
+        ("proxied GET /data-token/echo, unix, 32 conn",
+         lambda s: h2load(ECHO, s.sock, 32, cfg.seconds)),
+        ("proxied POST 1 KiB /data-token/echo, unix, 32 conn",
+         lambda s: h2load(ECHO, s.sock, 32, cfg.seconds, data=body)),
+    ]:
+        log(label)
+        results[label] = ab(servers, cfg.reps, fn)
+        rows.append(label)
+    # The simulator's own rate for the same call bounds both proxies.
+    tok = json.loads(http_get(TOKEN, unix=servers["broker"].sock)[1])["access_token"]
+    direct = client(["h2load", "--h1", "-c", "32", "-D", str(cfg.seconds), "-H",
+                     f"X-DPT-AUTHORIZATION: {tok}", f"{sim.url}/data-token/echo"])
+    m = re.search(r"requests: \d+ total, \d+ started, (\d+) done", direct)
+    RAW["proxy"] = results
+    table_ab("Proxy", rows, results,
+             f"privicore-sim answers the same GET directly at {int(m.group(1)) / cfg.seconds:,.0f} "
+             "req/s (h2load, no proxy): it runs on the client's core (1), one thread, and bounds "
+             "both proxies. nginx: proxy_pass with an upstream keepalive pool, the header set by "
+             "proxy_set_header.")
+
+
+def stream(kind, sock, target, nbytes):
+    url = f"http://localhost{target}"
+    if kind == "upload":
+        cmd = (f"head -c {nbytes} /dev/zero | taskset -c {CLIENT_CPU} curl -sS --unix-socket {sock} "
+               f"-X POST -T - -H 'Content-Type: application/octet-stream' -o {{out}} "
+               f"-w '%{{http_code}} %{{time_total}}' {url}")
+    else:
+        cmd = (f"taskset -c {CLIENT_CPU} curl -sS --unix-socket {sock} -o /dev/null "
+               f"-w '%{{http_code}} %{{time_total}} %{{size_download}}' '{url}?bytes={nbytes}'")
+    out_file = tempfile.mktemp(dir=CFG.work)
+    r = subprocess.run(["bash", "-o", "pipefail", "-c", cmd.replace("{out}", out_file)],
+                       capture_output=True, text=True)
+    parts = r.stdout.split()
+    ok = r.returncode == 0 and parts and parts[0] == "200"
+    if kind == "upload" and ok:
+        with open(out_file) as f:
+            ok = json.load(f).get("bytes") == nbytes
+    elif ok:
+        ok = int(parts[2]) == nbytes
+    secs = float(parts[1]) if len(parts) > 1 else float("nan")
+    return {"ok": ok, "seconds": secs, "gb_per_s": nbytes / secs / 1e9 if ok else 0.0,
+            "requests": 1, "errors": 0 if ok else 1}
+
+
+def scenario_streaming(servers, sim, cfg):
+    nbytes = cfg.stream_bytes
+    lines = ["| transfer | broker GB/s | nginx GB/s | broker CPU s/GiB | nginx CPU s/GiB | ok (b/n) |",
+             "|---|---:|---:|---:|---:|---:|"]
+    RAW["streaming"] = {}
+    for kind, target in (("upload", "/v1/proxy/privicore/data-token/upload"),
+                         ("download", "/v1/proxy/privicore/data-token/download")):
+        log(f"proxied {kind} of {nbytes >> 20} MiB")
+        res = ab(servers, cfg.stream_reps, lambda s: stream(kind, s.sock, target, nbytes))
+        RAW["streaming"][kind] = res
+        gib = nbytes / (1 << 30)
+        cpu = lambda runs: med(runs, "cpu_us_per_req") / 1e6 / gib
+        ok = lambda runs: f"{sum(r['ok'] for r in runs)}/{len(runs)}"
+        lines.append(f"| {kind} {nbytes >> 20} MiB | {med(res['broker'], 'gb_per_s'):.2f} | "
+                     f"{med(res['nginx'], 'gb_per_s'):.2f} | {cpu(res['broker']):.2f} | "
+                     f"{cpu(res['nginx']):.2f} | {ok(res['broker'])} vs {ok(res['nginx'])} |")
+    lines += ["", "curl over the unix socket; the upload is chunked from a pipe and the "
+              "simulator answers its byte count and SHA-256 (checked); the download is counted. "
+              "nginx: proxy_request_buffering off, proxy_buffering off."]
+    section("Streaming through the proxy", lines)
+
+
+def scenario_storm(cfg):
+    log(f"refresh storm: {cfg.storm_conns} clients")
+    sim = Sim(cfg.work, "storm-sim", ttl="10s")
+    broker = Broker(cfg.work, "storm-broker", sim)
+    r = measured(broker, lambda: loadgen(
+        "storm", "--unix", broker.sock, "--get", TOKEN, "--connections", str(cfg.storm_conns),
+        "--duration", "15s", "--verify", "--sim", sim.url))
+    RAW["storm"] = r
+    PROCS.stop(broker.proc)
+    PROCS.stop(sim.proc)
+    bad = r["token_bad_json"] + r["token_expired"] + r["token_went_back"]
+    section("Refresh storm", [
+        f"{cfg.storm_conns:,} concurrent keep-alive clients on the unix socket, each fetching "
+        "the token in a closed loop, from before the token turned over until 1 s after "
+        "(simulator access tokens live 10 s; the broker refreshes at about half-life).", "",
+        "| figure | value | target |", "|---|---:|---|",
+        f"| refreshes seen by the simulator | {r['sim_refreshes']} | exactly 1 |",
+        f"| errors (transport / non-2xx) | {r['errors']} / {r['non_2xx']} | 0 |",
+        f"| connects refused and retried | {r['connect_errors']} | — |",
+        f"| requests served | {r['requests']:,} ({r['rps']:,.0f}/s over {r['seconds']:.1f} s) | — |",
+        f"| p50 / p99 / max latency | {r['p50_us'] / 1000:.1f} / {r['p99_us'] / 1000:.1f} / "
+        f"{r['max_us'] / 1000:.1f} ms | — |",
+        f"| tokens checked / bad | {r['tokens_checked']:,} / {bad} | 0 bad |",
+        f"| distinct tokens; simulator's verdicts | {r['distinct_tokens']}; "
+        f"{r['sim_verdicts']} | 2: old superseded, new ok |",
+        f"| tokens the simulator rejected | {r['sim_rejected_tokens']} | 0 |",
+        "", "With 10,000 requests always in flight on one core, p99 is the time to serve one "
+        "round of all of them; it measures queueing, not the refresh."])
+
+
+def scenario_idle_credentials(cfg):
+    log("1,000 credentials idle")
+    sim = Sim(cfg.work, "many-sim", ttl="1h")
+    t0 = time.monotonic()
+    broker = Broker(cfg.work, "many-broker", sim, credentials=1000)
+    ready = time.monotonic() - t0
+    rss = rss_kib(broker.pids)
+    before, t = cpu_ticks(broker.pids), time.monotonic()
+    time.sleep(cfg.idle_seconds)  # the measurement itself: CPU used while nothing happens
+    used = (cpu_ticks(broker.pids) - before) / TICK
+    share = used / (time.monotonic() - t)
+    RAW["idle_credentials"] = {"ready_s": ready, "cpu_s": used, "share": share, "rss_kib": rss}
+    PROCS.stop(broker.proc)
+    PROCS.stop(sim.proc)
+    section("1,000 credentials idle", [
+        "| figure | value | target |", "|---|---:|---|",
+        f"| time until all 1,000 were granted (fresh) | {ready:.1f} s | — |",
+        f"| CPU while idle, over {cfg.idle_seconds} s | {used * 1000:.0f} ms = "
+        f"{share * 100:.3f}% of a core ({used * 60 / cfg.idle_seconds * 1000:.0f} ms/min) "
+        f"| < 1% |",
+        f"| RSS with 1,000 credentials | {rss / 1024:.1f} MiB | — |",
+        "", "Simulator access tokens live 1 h here, so no refresh falls in the window."])
+
+
+def scenario_rss(servers, sim, cfg):
+    b, n = servers["broker"], servers["nginx"]
+    idle = {k: rss_kib(s.pids) for k, s in servers.items()}
+    log(f"{cfg.idle_conns} idle connections")
+    held = {}
+    for name, s in servers.items():
+        base = rss_kib(s.pids)
+        p = PROCS.start(["taskset", "-c", CLIENT_CPU, f"{BIN}/loadgen", "idle", "--unix",
+                         s.sock, "--get", TOKEN, "--connections", str(cfg.idle_conns)],
+                        stdout=subprocess.PIPE, text=True)
+        line = p.stdout.readline()
+        count = int(line.split()[1]) if line.startswith("ready") else 0
+        with_conns = rss_kib(s.pids)
+        PROCS.stop(p)
+        held[name] = (count, base, with_conns)
+    log(f"mixed load for {cfg.soak_seconds} s")
+    warm = loadgen("--unix", b.sock, "--get", TOKEN, "--get", ECHO, "--connections", "64",
+                   "--duration", f"{cfg.soak_warmup}s", "--verify")
+    after_warm = rss_kib(b.pids)
+    soak = loadgen("--unix", b.sock, "--get", TOKEN, "--get", ECHO, "--post", f"{ECHO}:1024",
+                   "--connections", "64", "--duration", f"{cfg.soak_seconds}s", "--verify")
+    after_soak = rss_kib(b.pids)
+    RAW["rss"] = {"idle": idle, "held": held, "warm": warm, "soak": soak,
+                  "after_warm_kib": after_warm, "after_soak_kib": after_soak}
+    per = lambda name: (held[name][2] - held[name][1]) / max(held[name][0], 1)
+    bad = soak["token_bad_json"] + soak["token_expired"] + soak["token_went_back"]
+    section("Memory", [
+        "| figure | broker | nginx | target (broker) |", "|---|---:|---:|---|",
+        f"| RSS idle (1 credential, after a first fetch) | {idle['broker'] / 1024:.1f} MiB | "
+        f"{idle['nginx'] / 1024:.1f} MiB (master + worker) | < 10 MiB |",
+        f"| idle connections held | {held['broker'][0]:,} | {held['nginx'][0]:,} | "
+        f"{cfg.idle_conns:,} |",
+        f"| RSS with them | {held['broker'][2] / 1024:.1f} MiB | {held['nginx'][2] / 1024:.1f} MiB | — |",
+        f"| per idle connection | {per('broker') / 1:.1f} KiB | {per('nginx'):.1f} KiB | < 20 KiB |",
+        f"| RSS after {cfg.soak_warmup} s of mixed load | {after_warm / 1024:.1f} MiB | — | — |",
+        f"| RSS after {cfg.soak_seconds} s more ({soak['requests']:,} requests, "
+        f"{soak['errors']} errors, {bad} bad tokens) | {after_soak / 1024:.1f} MiB | — | "
+        f"no growth |",
+        "", "Mixed load: 64 connections cycling token fetch, proxied GET and proxied 1 KiB POST "
+        "(loadgen, every token checked)."])
+
+
+# ---------------------------------------------------------------------------------------------
+def machine():
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem = int(f.readline().split()[1]) // 1024
+    ver = lambda argv: subprocess.run(argv, capture_output=True, text=True).stdout.strip() or \
+        subprocess.run(argv, capture_output=True, text=True).stderr.strip()
+    return {"cpu": cpu, "cores": os.cpu_count(), "mem_mib": mem, "kernel": os.uname().release,
+            "nginx": ver(["nginx", "-v"]), "h2load": ver(["h2load", "--version"]),
+            "wrk": ver(["wrk", "-v"]).splitlines()[0], "curl": ver(["curl", "--version"])
+            .splitlines()[0]}
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def main():
+    global BIN, CFG
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default=os.environ.get("BENCH_BUILD_DIR", "build-release"))
+    ap.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_QUICK") == "1")
+    ap.add_argument("--only", default=os.environ.get("BENCH_ONLY", ""),
+                    help="comma list of: token,proxy,streaming,storm,credentials,rss")
+    ap.add_argument("--out", default=None)
+    cfg = ap.parse_args()
+    CFG = cfg
+    BIN = os.path.join(ROOT, cfg.build, "bin")
+    q = cfg.quick
+    cfg.seconds = 2 if q else 5
+    cfg.reps = 3
+    cfg.stream_bytes = (256 if q else 1024) << 20
+    cfg.stream_reps = 1 if q else 3
+    cfg.storm_conns = 2000 if q else 10000
+    cfg.idle_seconds = 15 if q else 60
+    cfg.idle_conns = 2000 if q else 10000
+    cfg.soak_warmup = 10 if q else 60
+    cfg.soak_seconds = 30 if q else 600
+    only = set(filter(None, cfg.only.split(",")))
+    want = lambda s: not only or s in only
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if hard < 2 * cfg.storm_conns + 1000:
+        log(f"warning: the fd limit ({hard}) is low for {cfg.storm_conns} clients")
+    for tool in ("nginx", "h2load", "wrk", "curl", "taskset"):
+        if not shutil.which(tool):
+            sys.exit(f"bench: {tool} is missing (scripts/install-deps --bench installs it)")
+
+    cfg.work = tempfile.mkdtemp(prefix="tbbench.")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started = datetime.datetime.now(datetime.timezone.utc)
+    load_before = loadavg()
+    try:
+        log(f"work dir {cfg.work}, binaries {BIN}, {'quick' if q else 'full'} run")
+        sim = Sim(cfg.work, "sim")
+        broker = Broker(cfg.work, "broker", sim)
+        status, token_json = http_get(TOKEN, unix=broker.sock)
+        token = json.loads(token_json)["access_token"]
+        nginx = Nginx(cfg.work, token_json, sim, token, workers=1)
+        servers = {"broker": broker, "nginx": nginx}
+        if want("token"):
+            scenario_token(servers, cfg)
+            scenario_loadgen_check(servers, cfg)
+        if want("proxy"):
+            scenario_proxy(servers, sim, cfg)
+        if want("streaming"):
+            scenario_streaming(servers, sim, cfg)
+        if want("rss"):
+            scenario_rss(servers, sim, cfg)
+        PROCS.stop(nginx.proc)
+        PROCS.stop(broker.proc)
+        PROCS.stop(sim.proc)
+        if want("storm"):
+            scenario_storm(cfg)
+        if want("credentials"):
+            scenario_idle_credentials(cfg)
+    finally:
+        PROCS.stop_all()
+        shutil.rmtree(cfg.work, ignore_errors=True)
+    write_report(cfg, started, load_before, loadavg())
+
+
+def write_report(cfg, started, load_before, load_after):
+    m = machine()
+    kind = "quick (BENCH_QUICK=1)" if cfg.quick else "full"
+    head = [f"# Benchmark {started:%Y-%m-%d %H:%M} UTC ({kind})", "",
+            f"- machine: {m['cpu']}, {m['cores']} cores, {m['mem_mib'] // 1024} GiB, "
+            f"Linux {m['kernel']}; **shared with other builds and tests** — load average "
+            f"{load_before} before, {load_after} after (1/5/15 min)",
+            f"- tokenbrokerd from `{cfg.build}` (one io_context thread), nginx "
+            f"{m['nginx'].split('/')[-1]} with `worker_processes 1`; server on core "
+            f"{SERVER_CPU}, clients and privicore-sim on core {CLIENT_CPU} (taskset)",
+            f"- tools: {m['h2load']}, {m['wrk']}, {m['curl']}, bench/loadgen",
+            f"- each A/B scenario: {cfg.reps} rounds of broker then nginx, {cfg.seconds} s each; "
+            "medians shown", "- written by `bench/bench.py` from this run; not edited by hand", ""]
+    text = "\n".join(head) + "\n" + "\n".join(REPORT)
+    text += "\n<details><summary>raw figures (JSON)</summary>\n\n```json\n" + \
+        json.dumps(RAW, indent=1, default=str) + "\n```\n</details>\n"
+    out = cfg.out or os.path.join(HERE, "results", f"{started:%Y-%m-%d}.md")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as f:
+        f.write(text)
+    log(f"results in {out}")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
