@@ -5,8 +5,10 @@ JOBS ?= $(shell nproc)
 # The sanitizer tree: clang, ASan + UBSan, and the libFuzzer targets (scripts/test-asan).
 ASAN_DIR ?= build-asan
 FUZZ_SECONDS ?= 300
+# The benchmark's Release tree (bench/README.md).
+BENCH_DIR ?= build-release
 
-.PHONY: all deps build build-asan test test-asan test-long fuzz demo deb package clean format
+.PHONY: all deps build build-asan test test-asan test-long fuzz bench demo deb package clean format
 
 all: build
 
@@ -49,6 +51,16 @@ test-long: build
 # $(ASAN_DIR)/fuzz-artifacts/<target>/.
 fuzz: build-asan
 	@cd $(ASAN_DIR) && FUZZ_SECONDS=$(FUZZ_SECONDS) ctest -j $(JOBS) -L fuzz --output-on-failure
+
+$(BENCH_DIR)/build.ninja:
+	@cmake -S . -B $(BENCH_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release
+
+# tokenbrokerd against nginx on this machine (Release build); writes bench/results/<date>.md.
+# BENCH_QUICK=1: short runs, smaller counts, no 10-minute soak. BENCH_ONLY=token,proxy,...
+bench: $(BENCH_DIR)/build.ninja
+	@scripts/install-deps --bench
+	@cmake --build $(BENCH_DIR) -j $(JOBS) --target tokenbrokerd privicore-sim loadgen
+	@BENCH_BUILD_DIR=$(BENCH_DIR) bench/bench.py
 
 demo: build
 	@scripts/demo $(BUILD_DIR)
