@@ -797,7 +797,8 @@ def write_report(cfg, started, load_before, load_after):
         text += "\n" + f.read()
     text += "\n<details><summary>raw figures (JSON)</summary>\n\n```json\n" + \
         json.dumps(RAW, indent=1, default=str) + "\n```\n</details>\n"
-    out = cfg.out or os.path.join(HERE, "results", f"{started:%Y-%m-%d}.md")
+    name = f"{started:%Y-%m-%d}" + ("-quick" if cfg.quick else "")
+    out = cfg.out or os.path.join(HERE, "results", f"{name}.md")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
         f.write(text)
