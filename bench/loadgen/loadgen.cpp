@@ -51,6 +51,12 @@ struct run_state {
   // Storm: set once any connection sees a token other than the one the storm started with.
   std::string storm_first_token;
   std::optional<steady_clock::time_point> turnover_at;
+  // Storm: every connection first connects and is answered once (timed apart: it measures
+  // accepting), then waits at this gate until all are, so the storm starts at once.
+  std::optional<net::steady_timer> gate;
+  std::size_t at_gate = 0;
+  std::vector<std::uint32_t> first_answer_us;
+  steady_clock::time_point gate_opened;
 };
 
 std::string serialize(const options& o, const request_spec& r) {
@@ -118,6 +124,8 @@ awaitable<void> run_connection(run_state& st, std::size_t index) {
   beast::flat_buffer buf;
   sys_seconds last_expiry{};
   std::size_t next = index;  // mixed workloads: connections start at different requests
+  bool gated = st.gate.has_value();
+  auto started = steady_clock::now();
   while (!st.stop && steady_clock::now() < st.end) {
     if (!connected) {
       s = Socket(ex);
@@ -142,9 +150,26 @@ awaitable<void> run_connection(run_state& st, std::size_t index) {
       continue;
     }
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - t0);
+    const auto& res = p.get();
+    if (gated) {
+      // The first answer: from starting to connect until it arrived, then wait for the others.
+      gated = false;
+      auto first = std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() -
+                                                                         started);
+      st.first_answer_us.push_back(static_cast<std::uint32_t>(first.count()));
+      if (res.result_int() / 100 != 2) ++st.t.non_2xx;
+      else if (st.opt.verify) check_token(st, res.body(), last_expiry);
+      if (++st.at_gate == st.opt.connections) {
+        st.gate_opened = steady_clock::now();
+        st.gate->cancel();
+      } else {
+        co_await st.gate->async_wait(use_tuple);
+      }
+      if (!res.keep_alive()) connected = false;
+      continue;
+    }
     ++st.t.requests;
     st.t.latency_us.push_back(static_cast<std::uint32_t>(us.count()));
-    const auto& res = p.get();
     st.t.bytes += res.body().size();
     if (res.result_int() / 100 != 2) ++st.t.non_2xx;
     else if (st.opt.verify && is_token_request(req.substr(req.find(' ') + 1)))
@@ -244,21 +269,27 @@ int run_load(run_state& st) {
   auto start = steady_clock::now();
   st.end = start + st.opt.duration;
   if (st.opt.mode == "storm") {
+    st.gate.emplace(io, steady_clock::time_point::max());
     // The storm ends one second after the token turned over (or at --duration).
     net::co_spawn(io, [&st]() -> awaitable<void> {
       net::steady_timer t(co_await net::this_coro::executor);
       while (steady_clock::now() < st.end) {
-        if (st.turnover_at) st.end = std::min(st.end, *st.turnover_at + 1s);
+        // Not before the gate opened: a turnover while clients connect ends the storm 1 s in.
+        if (st.turnover_at && st.at_gate == st.opt.connections)
+          st.end = std::min(st.end, std::max(*st.turnover_at, st.gate_opened) + 1s);
         t.expires_after(10ms);
         co_await t.async_wait(net::use_awaitable);
       }
+      st.gate->cancel();  // clients still waiting for the others to connect give up
     }, [](std::exception_ptr e) {
       if (e) std::rethrow_exception(e);
     });
   }
   spawn_connections<Socket>(io, st);
   io.run();
-  auto elapsed = std::chrono::duration<double>(steady_clock::now() - start).count();
+  auto stopped = steady_clock::now();
+  if (st.gate && st.at_gate == st.opt.connections) start = st.gate_opened;  // the storm itself
+  auto elapsed = std::chrono::duration<double>(stopped - start).count();
   auto& t = st.t;
   json out{{"mode", st.opt.mode},
            {"connections", st.opt.connections},
@@ -273,6 +304,12 @@ int run_load(run_state& st) {
            {"p90_us", percentile(t.latency_us, 0.90)},
            {"p99_us", percentile(t.latency_us, 0.99)},
            {"max_us", percentile(t.latency_us, 1.0)}};
+  if (st.gate) {
+    out["clients_answered_once"] = st.at_gate;
+    out["first_answer_p50_us"] = percentile(st.first_answer_us, 0.50);
+    out["first_answer_p99_us"] = percentile(st.first_answer_us, 0.99);
+    out["first_answer_max_us"] = percentile(st.first_answer_us, 1.0);
+  }
   if (st.opt.verify) {
     out["tokens_checked"] = t.tokens_checked;
     out["token_bad_json"] = t.token_bad_json;

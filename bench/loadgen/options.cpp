@@ -11,8 +11,9 @@ namespace {
 constexpr const char* usage = R"(usage: loadgen [MODE] (--unix PATH | --tcp HOST:PORT) [options]
 modes:
   load    closed-loop requests on every connection for --duration (default)
-  storm   like load, ending 1 s after the first token turnover; with --sim, counts the
-          simulator's refreshes during the run
+  storm   every connection connects and is answered once (reported apart: first_answer_*),
+          then all run like load together, ending 1 s after the first token turnover (or
+          at --duration); with --sim, counts the simulator's refreshes during the run
   idle    opens --connections, one request each, prints "ready N", holds them until SIGTERM
 options:
   --get TARGET            a GET request (repeatable: connections cycle through requests)
