@@ -490,7 +490,8 @@ def scenario_storm(cfg):
         f"{r['first_answer_p99_us'] / 1000:.1f}, {r['first_answer_max_us'] / 1000:.1f} ms | — |",
         f"| refreshes seen by the simulator | {r['sim_refreshes']} | exactly 1 |",
         f"| errors (transport / non-2xx) | {r['errors']} / {r['non_2xx']} | 0 |",
-        f"| connects refused and retried | {r['connect_errors']} | — |",
+        f"| connects refused (listen queue full) and retried | {r['connect_errors']:,} | — |",
+        f"| errors by kind | {r.get('error_kinds') or '—'} | — |",
         f"| requests served | {r['requests']:,} ({r['rps']:,.0f}/s over {r['seconds']:.1f} s) | — |",
         f"| p50 / p99 / max latency in the storm | {r['p50_us'] / 1000:.1f} / {r['p99_us'] / 1000:.1f} / "
         f"{r['max_us'] / 1000:.1f} ms | — |",
@@ -749,7 +750,7 @@ def main():
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    if hard < 2 * cfg.storm_conns + 1000:
+    if hard < max(cfg.storm_conns, cfg.idle_conns) + 1000:  # per process: client and server
         log(f"warning: the fd limit ({hard}) is low for {cfg.storm_conns} clients")
     for tool in ("nginx", "h2load", "wrk", "curl", "taskset"):
         if not shutil.which(tool):

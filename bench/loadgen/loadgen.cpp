@@ -35,6 +35,7 @@ using http::tcp;
 // What every connection adds to; one thread, so no locking.
 struct tally {
   std::uint64_t requests = 0, errors = 0, non_2xx = 0, connect_errors = 0, bytes = 0;
+  std::map<std::string, std::uint64_t> error_kinds;  // what failed, by message
   std::vector<std::uint32_t> latency_us;
   // Token checks (--verify): every 200 answer of GET /v1/token/... is parsed and judged.
   std::uint64_t tokens_checked = 0, token_bad_json = 0, token_expired = 0, token_went_back = 0;
@@ -121,6 +122,7 @@ awaitable<void> run_connection(run_state& st, std::size_t index) {
   auto ex = co_await net::this_coro::executor;
   Socket s(ex);
   bool connected = false;
+  bool answered = false;  // on the current connection
   beast::flat_buffer buf;
   sys_seconds last_expiry{};
   std::size_t next = index;  // mixed workloads: connections start at different requests
@@ -135,6 +137,7 @@ awaitable<void> run_connection(run_state& st, std::size_t index) {
         ++st.t.connect_errors;
         continue;
       }
+      answered = false;
     }
     const auto& req = st.requests[next++ % st.requests.size()];
     auto t0 = steady_clock::now();
@@ -145,12 +148,20 @@ awaitable<void> run_connection(run_state& st, std::size_t index) {
     if (!wec) std::tie(rec, std::ignore) = co_await bhttp::async_read(s, buf, p, use_tuple);
     if (wec || rec) {
       if (st.stop || steady_clock::now() >= st.end) break;
-      ++st.t.errors;
       connected = false;
+      // A unix-socket connect to a full listen queue "succeeds" in Asio (EAGAIN is taken for
+      // in-progress) and the first write then fails with ENOTCONN: that is a refused connect.
+      if (!answered && wec == net::error::not_connected) {
+        ++st.t.connect_errors;
+        continue;
+      }
+      ++st.t.errors;
+      ++st.t.error_kinds[(wec ? "write: " + wec.message() : "read: " + rec.message())];
       continue;
     }
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - t0);
     const auto& res = p.get();
+    answered = true;
     if (gated) {
       // The first answer: from starting to connect until it arrived, then wait for the others.
       gated = false;
@@ -298,6 +309,7 @@ int run_load(run_state& st) {
            {"rps", static_cast<double>(t.requests) / elapsed},
            {"errors", t.errors},
            {"connect_errors", t.connect_errors},
+           {"error_kinds", t.error_kinds},
            {"non_2xx", t.non_2xx},
            {"bytes", t.bytes},
            {"p50_us", percentile(t.latency_us, 0.50)},
