@@ -369,6 +369,8 @@ TEST_CASE("a_configured_refresh_token_replaces_a_refused_one_on_reconfigure") {
   });
   CHECK(next->refreshes == 1);
   CHECK(next->last_refresh_token_seen.reveal() == "configured-refresh");
+}
+
 TEST_CASE("a_login_is_saved_before_the_provider_may_drop_what_it_logged_in_with") {
   harness h(false);
   h.run([&]() -> awaitable<void> {
