@@ -34,7 +34,8 @@ std::vector<std::string> sim_flags_for_broker(std::vector<std::string> extra) {
 
 http_result unix_call(const std::string& socket_path, const std::string& method,
                       const std::string& target, const headers_list& headers,
-                      const std::string& body, std::chrono::milliseconds timeout) {
+                      const std::string& body, std::chrono::milliseconds timeout,
+                      std::atomic<int>* connected) {
   http_result out;
   net::io_context io;
   net::local::stream_protocol::socket s(io);
@@ -44,6 +45,7 @@ http_result unix_call(const std::string& socket_path, const std::string& method,
     out.error = "connect: " + ec.message();
     return out;
   }
+  if (connected) ++*connected;
   timeval tv{static_cast<time_t>(timeout.count() / 1000),
              static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
   ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);

@@ -2,6 +2,7 @@
 // against a privicore-sim, and blocking calls over its unix socket.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -69,10 +70,12 @@ class broker_fixture {
   std::unique_ptr<process> proc_;
 };
 
-/// One blocking HTTP/1.1 request over a unix socket.
+/// One blocking HTTP/1.1 request over a unix socket. `connected`, when given, is incremented
+/// once the connection is accepted (tests that need every caller to be in before they act).
 http_result unix_call(const std::string& socket_path, const std::string& method,
                       const std::string& target, const headers_list& headers = {},
                       const std::string& body = {},
-                      std::chrono::milliseconds timeout = std::chrono::seconds{15});
+                      std::chrono::milliseconds timeout = std::chrono::seconds{15},
+                      std::atomic<int>* connected = nullptr);
 
 }  // namespace tokenbroker::test

@@ -32,19 +32,21 @@ TEST_CASE("sigterm_lets_requests_waiting_on_a_refresh_finish_then_persists_and_e
   sim.fault({{"path", refresh_path}, {"kind", "slow_body"}, {"interval_ms", 6}, {"count", 1}});
 
   constexpr int callers = 4;
-  std::atomic<int> done{0};
+  std::atomic<int> done{0}, connected{0};
   std::vector<http_result> results(callers);
   std::vector<std::thread> threads;
   for (int i = 0; i < callers; ++i) {
     threads.emplace_back([&, i] {
-      results[i] = b.call("GET", "/v1/token/privicore?min_valid=15", {}, {}, 30s);
+      results[i] = unix_call(b.socket_path(), "GET", "/v1/token/privicore?min_valid=15", {}, {},
+                             30s, &connected);
       ++done;
     });
   }
-  // In flight: the simulator has the refresh request, and a later connection sees the
-  // credential refreshing (so the callers' earlier connections were accepted).
+  // In flight: every caller is connected, the simulator has the refresh request, and the
+  // credential is refreshing.
   deadline = std::chrono::steady_clock::now() + 10s;
-  while (!(sim.stats()["requests"].value(refresh_path, 0) >= 1 && b.state() == "refreshing")) {
+  while (!(connected == callers && sim.stats()["requests"].value(refresh_path, 0) >= 1 &&
+           b.state() == "refreshing")) {
     REQUIRE(std::chrono::steady_clock::now() < deadline);
     std::this_thread::sleep_for(10ms);
   }
