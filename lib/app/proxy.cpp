@@ -570,6 +570,7 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
     boost::system::error_code dec;
     if (!prefix.empty()) dec = co_await write_piece(write_down, down, prefix.data(), prefix.size(), true);
     x.bytes_down = prefix.size();
+    c.reserve_read_buffer(buf.size());
     while (!dec && !no_body && !res->is_done()) {
       auto n = co_await read_upstream(c, *res, buf.data(), buf.size(), timeout);
       if (!n) {
@@ -584,8 +585,10 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
     }
     if (!dec && !no_body) dec = co_await write_piece(write_down, down, nullptr, 0, false);
     if (dec) co_return http::stream_outcome{};
-    if (res->is_done() && res->keep_alive() && !res->need_eof() && body_sent)
+    if (res->is_done() && res->keep_alive() && !res->need_eof() && body_sent) {
+      c.shrink_read_buffer();  // an idle pooled connection keeps only what it holds
       x.target->client->release(std::move(conn.value()));
+    }
     http::stream_outcome o;
     o.keep_alive = keep;
     co_return o;

@@ -2,10 +2,15 @@
 
 #include <openssl/ssl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
+
+#include <map>
+#include <mutex>
 #include <stdexcept>
+#include <tuple>
 
 #include "core/log.hpp"
 #include "core/time.hpp"
@@ -62,40 +67,81 @@ awaitable<result<void>> connect_stream(ssl::stream<beast::tcp_stream>& stream, c
   co_return result<void>{};
 }
 
-client::client(net::any_io_executor ex, client_options options)
-    : ex_(std::move(ex)),
-      options_(std::move(options)),
-      ctx_(ssl::context::tls_client),
-      insecure_ctx_(ssl::context::tls_client) {
-  ctx_.set_default_verify_paths();
-  ctx_.set_verify_mode(ssl::verify_peer);
-  ctx_.set_options(ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-  if (!options_.ca_file.empty()) {
-    boost::system::error_code ec;
-    ctx_.load_verify_file(options_.ca_file, ec);
-    if (ec)
-      throw std::runtime_error("cannot load CA file " + options_.ca_file + ": " + ec.message());
-  }
-  insecure_ctx_.set_verify_mode(ssl::verify_none);
-  if (options_.cert_file.empty() != options_.key_file.empty())
-    throw std::runtime_error("a client certificate needs both cert_file and key_file");
-  if (!options_.cert_file.empty()) {
-    // Both contexts: a loopback server with unverified TLS may still ask for our certificate.
-    for (ssl::context* c : {&ctx_, &insecure_ctx_}) {
+namespace {
+
+std::shared_ptr<ssl::context> make_context(bool verify, const std::string& ca_file,
+                                           const std::string& cert_file,
+                                           const std::string& key_file) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  ctx->set_options(ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  if (verify) {
+    ctx->set_default_verify_paths();
+    ctx->set_verify_mode(ssl::verify_peer);
+    if (!ca_file.empty()) {
       boost::system::error_code ec;
-      c->use_certificate_chain_file(options_.cert_file, ec);
-      if (ec)
-        throw std::runtime_error("cannot load client certificate " + options_.cert_file + ": " +
-                                 ec.message());
-      c->use_private_key_file(options_.key_file, ssl::context::pem, ec);
-      if (ec)
-        throw std::runtime_error("cannot load client key " + options_.key_file + ": " +
-                                 ec.message());
-      if (SSL_CTX_check_private_key(c->native_handle()) != 1)
-        throw std::runtime_error("client key " + options_.key_file + " does not match " +
-                                 options_.cert_file);
+      ctx->load_verify_file(ca_file, ec);
+      if (ec) throw std::runtime_error("cannot load CA file " + ca_file + ": " + ec.message());
     }
+  } else {
+    ctx->set_verify_mode(ssl::verify_none);
   }
+  if (cert_file.empty() != key_file.empty())
+    throw std::runtime_error("a client certificate needs both cert_file and key_file");
+  if (!cert_file.empty()) {
+    // Both contexts: a loopback server with unverified TLS may still ask for our certificate.
+    boost::system::error_code ec;
+    ctx->use_certificate_chain_file(cert_file, ec);
+    if (ec)
+      throw std::runtime_error("cannot load client certificate " + cert_file + ": " + ec.message());
+    ctx->use_private_key_file(key_file, ssl::context::pem, ec);
+    if (ec) throw std::runtime_error("cannot load client key " + key_file + ": " + ec.message());
+    if (SSL_CTX_check_private_key(ctx->native_handle()) != 1)
+      throw std::runtime_error("client key " + key_file + " does not match " + cert_file);
+  }
+  return ctx;
+}
+
+// A file's identity for the cache: its name plus what changes when it is replaced or rewritten
+// (a rotated CA or client certificate at the same path must be read again on reload).
+std::string file_stamp(const std::string& path) {
+  if (path.empty()) return {};
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return path;  // loading it will report the error
+  return path + '\0' + std::to_string(st.st_dev) + ':' + std::to_string(st.st_ino) + ':' +
+         std::to_string(st.st_size) + ':' + std::to_string(st.st_mtim.tv_sec) + '.' +
+         std::to_string(st.st_mtim.tv_nsec);
+}
+
+}  // namespace
+
+std::pair<std::shared_ptr<ssl::context>, std::shared_ptr<ssl::context>> tls_contexts(
+    const std::string& ca_file, const std::string& cert_file, const std::string& key_file) {
+  using entry = std::pair<std::weak_ptr<ssl::context>, std::weak_ptr<ssl::context>>;
+  static std::mutex m;
+  static std::map<std::tuple<std::string, std::string, std::string>, entry> cache;
+  std::lock_guard lock(m);
+  auto& e = cache[{file_stamp(ca_file), file_stamp(cert_file), file_stamp(key_file)}];
+  auto verified = e.first.lock();
+  auto unverified = e.second.lock();
+  if (!verified) {
+    verified = make_context(true, ca_file, cert_file, key_file);
+    e.first = verified;
+  }
+  if (!unverified) {
+    unverified = make_context(false, ca_file, cert_file, key_file);
+    e.second = unverified;
+  }
+  // Forget what nobody uses any more (a reload may have changed the files).
+  std::erase_if(cache, [](const auto& kv) {
+    return kv.second.first.expired() && kv.second.second.expired();
+  });
+  return {verified, unverified};
+}
+
+client::client(net::any_io_executor ex, client_options options)
+    : ex_(std::move(ex)), options_(std::move(options)) {
+  std::tie(ctx_, insecure_ctx_) =
+      tls_contexts(options_.ca_file, options_.cert_file, options_.key_file);
 }
 
 awaitable<result<connection_ptr>> client::acquire(const url& base,
@@ -113,7 +159,8 @@ awaitable<result<connection_ptr>> client::acquire(const url& base,
     }
   }
   bool verify = options_.verify_tls || !base.loopback();
-  auto c = std::make_unique<connection>(ex_, verify ? ctx_ : insecure_ctx_, base.tls(), key);
+  auto& ctx = verify ? *ctx_ : *insecure_ctx_;
+  auto c = std::make_unique<connection>(ex_, ctx, base.tls(), key);
   auto r = co_await connect_stream(c->tls_stream(), base, deadline, verify);
   if (!r) co_return r.error();
   co_return c;

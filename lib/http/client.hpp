@@ -90,6 +90,10 @@ class connection {
     co_return ec;
   }
   void expires_at(steady_clock::time_point t) { tcp().expires_at(t); }
+  /// Room for `n` bytes per read while a large body streams through (a new buffer reads 512
+  /// bytes at a time); shrink_read_buffer() gives it back before the connection idles.
+  void reserve_read_buffer(std::size_t n) { buffer_.reserve(n); }
+  void shrink_read_buffer() { buffer_.shrink_to_fit(); }
   /// Non-blocking check that the peer has not closed an idle connection.
   bool looks_alive();
 
@@ -126,16 +130,24 @@ class client {
   void release(connection_ptr conn);
 
   const client_options& options() const noexcept { return options_; }
-  ssl::context& tls_context() noexcept { return ctx_; }
+  ssl::context& tls_context() noexcept { return *ctx_; }
   net::any_io_executor get_executor() const { return ex_; }
 
  private:
   net::any_io_executor ex_;
   client_options options_;
-  ssl::context ctx_;
-  ssl::context insecure_ctx_;
+  // Shared by every client with the same CA and client-certificate files (tls_contexts()): a
+  // context holds the parsed system CA bundle, about 850 KiB, and takes milliseconds to build.
+  std::shared_ptr<ssl::context> ctx_;
+  std::shared_ptr<ssl::context> insecure_ctx_;
   std::map<std::string, std::vector<connection_ptr>> idle_;
 };
+
+/// The verifying and the non-verifying TLS client context for these files, shared with every
+/// other client that asks for the same ones while any of them lives (thread-safe). Throws
+/// std::runtime_error when a file cannot be loaded.
+std::pair<std::shared_ptr<ssl::context>, std::shared_ptr<ssl::context>> tls_contexts(
+    const std::string& ca_file, const std::string& cert_file, const std::string& key_file);
 
 /// Opens a TCP connection to `u`'s host and port by `deadline`; for TLS URLs, also runs the
 /// handshake with SNI and host-name verification (skipped only when `verify` is false, which the
