@@ -15,6 +15,7 @@
 
 #include "cluster/etcd_client.hpp"
 #include "support/etcd.hpp"
+#include "support/eventually.hpp"
 
 namespace tokenbroker::test {
 
@@ -46,17 +47,6 @@ class io_thread {
   net::executor_work_guard<net::io_context::executor_type> work_;
   std::thread thread_;
 };
-
-/// Polls `pred` until it holds or `timeout` passes; true when it held.
-inline bool eventually(const std::function<bool()>& pred,
-                       std::chrono::milliseconds timeout = std::chrono::seconds{10}) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds{5});  // poll interval only
-  }
-  return true;
-}
 
 inline cluster::etcd_options options_for(std::vector<std::string> endpoints,
                                          std::chrono::milliseconds timeout = std::chrono::seconds{3}) {

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "broker_fixture.hpp"
+#include "support/eventually.hpp"
 
 using namespace tokenbroker::test;
 using json = nlohmann::json;
@@ -222,9 +223,13 @@ TEST_CASE("the_proxy_injects_the_token_once_and_keeps_method_query_and_body") {
     CHECK(e.json()["method"] == m);
   }
 
-  auto metrics = b.call("GET", "/metrics").body;
-  CHECK(metrics.find("tokenbroker_proxy_requests_total{code=\"200\",credential=\"privicore\"} 5") !=
-        std::string::npos);
+  // Counted once the answer's last byte is written, which the client may see first.
+  std::string metrics;
+  CHECK(eventually([&] {
+    metrics = b.call("GET", "/metrics").body;
+    return metrics.find("tokenbroker_proxy_requests_total{code=\"200\",credential=\"privicore\"} 5") !=
+           std::string::npos;
+  }));
   CHECK(metrics.find("tokenbroker_proxy_duration_seconds_count{credential=\"privicore\"} 5") !=
         std::string::npos);
   CHECK(metrics.find(token) == std::string::npos);

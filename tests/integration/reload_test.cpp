@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "broker_fixture.hpp"
+#include "support/eventually.hpp"
 
 using namespace tokenbroker::test;
 using namespace std::chrono_literals;
@@ -87,17 +88,6 @@ std::string token_of(const broker_fixture& b, const std::string& name) {
   auto r = b.call("GET", "/v1/token/" + name);
   REQUIRE_MESSAGE(r.status == 200, name << ": " << r.status << " " << r.body << r.error);
   return r.json()["access_token"].get<std::string>();
-}
-
-/// Polls `cond` every 10 ms until true or `timeout` passes.
-template <class Cond>
-bool eventually(Cond cond, std::chrono::milliseconds timeout = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!cond()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
 }
 
 int sim_requests(const sim_fixture& sim, const std::string& path) {
