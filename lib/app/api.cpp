@@ -33,7 +33,84 @@ http::response respond(status code, const json& body, unsigned version) {
   return http::json_response(code, body.dump(), version);
 }
 
+// JSON string escaping as nlohmann::json::dump does it, for text known to be ASCII.
+void append_escaped(std::string& out, std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  while (!s.empty()) {
+    // The run that needs no escape (all of a token, as a rule) is copied in one go.
+    std::size_t run = 0;
+    while (run < s.size() && static_cast<unsigned char>(s[run]) >= 0x20 && s[run] != '"' &&
+           s[run] != '\\')
+      ++run;
+    out.append(s.data(), run);
+    if (run == s.size()) return;
+    char c = s[run];
+    s.remove_prefix(run + 1);
+    auto u = static_cast<unsigned char>(c);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:  // the other control characters
+        out += "\\u00";
+        out += hex[u >> 4];
+        out += hex[u & 0xf];
+    }
+  }
+}
+
+bool ascii(std::string_view s) {
+  for (char c : s)
+    if (static_cast<unsigned char>(c) >= 0x80) return false;
+  return true;
+}
+
+// expires_at as text, formatted once per token rather than once per request.
+const std::string& timestamp_text(sys_seconds t) {
+  thread_local sys_seconds last{};
+  thread_local std::string text = format_timestamp(last);
+  if (t != last) {
+    text = format_timestamp(t);
+    last = t;
+  }
+  return text;
+}
+
 }  // namespace
+
+std::string token_json(const broker::served_token& t, sys_seconds now) {
+  const std::string& token = t.access_token.reveal();
+  auto expires_in = std::max<std::int64_t>((t.expires_at - now).count(), 0);
+  if (!ascii(token) || !ascii(t.token_type) || !ascii(t.scope)) {
+    // Rare: nlohmann checks the UTF-8 (and throws on bad bytes: a 500, never broken JSON).
+    json body{{"access_token", token},
+              {"token_type", t.token_type},
+              {"expires_at", format_timestamp(t.expires_at)},
+              {"expires_in", expires_in},
+              {"scope", t.scope}};
+    return body.dump() + '\n';
+  }
+  // Written straight out, keys in nlohmann's (sorted) order: building a json object and
+  // dumping it was a tenth of the token path's CPU (bench/analysis.md).
+  std::string body;
+  body.reserve(token.size() + t.token_type.size() + t.scope.size() + 112);
+  body += "{\"access_token\":\"";
+  append_escaped(body, token);
+  body += "\",\"expires_at\":\"";
+  body += timestamp_text(t.expires_at);
+  body += "\",\"expires_in\":";
+  body += std::to_string(expires_in);
+  body += ",\"scope\":\"";
+  append_escaped(body, t.scope);
+  body += "\",\"token_type\":\"";
+  append_escaped(body, t.token_type);
+  body += "\"}\n";
+  return body;
+}
 
 http::response error_for(const error& e, unsigned version) {
   if (e.code == errc::invalid_argument)
@@ -91,6 +168,43 @@ awaitable<http::response> api::handle(http::request& req, const http::peer_info&
   co_return co_await router_.dispatch(req, peer);
 }
 
+std::optional<http::response> api::try_handle(http::request& req, const http::peer_info& peer) {
+  static constexpr std::string_view prefix = "/v1/token/";
+  std::string_view target = req.target();
+  if (req.method() != http::verb::get || !target.starts_with(prefix)) return std::nullopt;
+  auto q = target.find('?');
+  std::string_view name = target.substr(prefix.size(), q - std::min(q, prefix.size()));
+  std::string_view query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
+  // Plain names only; the router decodes and judges the rest.
+  if (name.empty() || name.find_first_of("/%") != std::string_view::npos) return std::nullopt;
+  if (auto refused = guard(req.base(), peer)) return std::move(*refused);
+  auto who = authorize(name, peer, req.version());
+  if (auto* res = std::get_if<http::response>(&who)) return std::move(*res);
+  auto mv = min_valid_param(query, req.version());
+  if (auto* res = std::get_if<http::response>(&mv)) return std::move(*res);
+  auto& e = std::get<broker::entry_ptr>(who);
+  auto t = e->cred->try_token(std::get<std::chrono::seconds>(mv));
+  if (!t) return std::nullopt;
+  auto now = std::chrono::floor<std::chrono::seconds>(system_clock::now());
+  return http::json_response(status::ok, token_json(*t, now), req.version());
+}
+
+std::variant<std::chrono::seconds, http::response> api::min_valid_param(std::string_view query,
+                                                                        unsigned version) {
+  if (query.empty()) return std::chrono::seconds{0};
+  auto q = http::form::parse(query);
+  auto mv = q ? q->get("min_valid") : std::nullopt;
+  if (!q || (q->fields().size() > 0 && !mv))
+    return http::error_response(status::bad_request, "bad_request",
+                                "the only query parameter is min_valid=SECONDS", version);
+  std::int64_t v = -1;
+  auto [p, ec] = std::from_chars(mv->data(), mv->data() + mv->size(), v);
+  if (ec != std::errc{} || p != mv->data() + mv->size() || v < 0 || v > 86400 * 365)
+    return http::error_response(status::bad_request, "bad_request",
+                                "min_valid must be a whole number of seconds", version);
+  return std::chrono::seconds{v};
+}
+
 bool api::allowed(const broker::entry& e, const http::peer_info& peer) const {
   if (!e.access.restricted()) return true;
   if (!peer.unix_socket || !peer.uid) return false;  // an allow list needs peer credentials
@@ -133,33 +247,13 @@ awaitable<http::response> api::handle_token(http::request_context& ctx) {
   if (auto* res = std::get_if<http::response>(&who)) co_return std::move(*res);
   // Held across the wait below: a reload may replace or remove the entry meanwhile.
   auto e = std::get<broker::entry_ptr>(who);
-
-  std::chrono::seconds min_valid{0};
-  if (!ctx.query.empty()) {
-    auto q = http::form::parse(ctx.query);
-    auto mv = q ? q->get("min_valid") : std::nullopt;
-    if (!q || (q->fields().size() > 0 && !mv)) {
-      co_return http::error_response(status::bad_request, "bad_request",
-                                     "the only query parameter is min_valid=SECONDS",
-                                     ctx.req.version());
-    }
-    std::int64_t v = -1;
-    auto [p, ec] = std::from_chars(mv->data(), mv->data() + mv->size(), v);
-    if (ec != std::errc{} || p != mv->data() + mv->size() || v < 0 || v > 86400 * 365)
-      co_return http::error_response(status::bad_request, "bad_request",
-                                     "min_valid must be a whole number of seconds",
-                                     ctx.req.version());
-    min_valid = std::chrono::seconds{v};
-  }
+  auto mv = min_valid_param(ctx.query, ctx.req.version());
+  if (auto* res = std::get_if<http::response>(&mv)) co_return std::move(*res);
+  auto min_valid = std::get<std::chrono::seconds>(mv);
   auto t = co_await e->cred->get_token(min_valid, options_.token_wait);
   if (!t) co_return error_for(t.error(), ctx.req.version());
   auto now = std::chrono::floor<std::chrono::seconds>(system_clock::now());
-  json body{{"access_token", t->access_token.reveal()},
-            {"token_type", t->token_type},
-            {"expires_at", format_timestamp(t->expires_at)},
-            {"expires_in", std::max<std::int64_t>((t->expires_at - now).count(), 0)},
-            {"scope", t->scope}};
-  co_return respond(status::ok, body, ctx.req.version());
+  co_return http::json_response(status::ok, token_json(*t, now), ctx.req.version());
 }
 
 awaitable<http::response> api::handle_credentials(http::request_context& ctx) {

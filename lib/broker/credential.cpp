@@ -401,6 +401,13 @@ void credential::on_failure(const error& e, action a, double seconds) {
              options_.name, a == action::refresh ? "refresh" : "grant", e.describe());
 }
 
+std::optional<served_token> credential::try_token(std::chrono::seconds min_valid) {
+  if (!valid_for(min_valid)) return std::nullopt;
+  metrics_.token_request(options_.name, "ok");
+  return served_token{bundle_->access_token, bundle_->token_type, bundle_->scope,
+                      bundle_->expires_at};
+}
+
 awaitable<result<served_token>> credential::get_token(std::chrono::seconds min_valid,
                                                       milliseconds wait) {
   if (bundle_ && !bundle_->access_token.empty() &&
@@ -411,11 +418,7 @@ awaitable<result<served_token>> credential::get_token(std::chrono::seconds min_v
   }
   auto deadline = steady_clock::now() + wait;
   for (bool waited = false;; waited = true) {
-    if (valid_for(min_valid)) {
-      metrics_.token_request(options_.name, "ok");
-      co_return served_token{bundle_->access_token, bundle_->token_type, bundle_->scope,
-                             bundle_->expires_at};
-    }
+    if (auto t = try_token(min_valid)) co_return std::move(*t);
     auto a = next_action();
     if (stopped_) {
       metrics_.token_request(options_.name, "unavailable");

@@ -81,6 +81,10 @@ class credential {
   /// errc::invalid_argument when `min_valid` exceeds what the provider issues.
   awaitable<result<served_token>> get_token(std::chrono::seconds min_valid,
                                             std::chrono::milliseconds wait);
+  /// get_token's answer when it needs no wait: the token if one valid for `min_valid` more is
+  /// held now (counted as served), nothing otherwise (then get_token decides). The local API's
+  /// fast path: no coroutine frame for the common case.
+  std::optional<served_token> try_token(std::chrono::seconds min_valid);
   /// Forces one refresh (or joins the one in flight) and waits at most `wait` for its outcome.
   awaitable<result<void>> force_refresh(std::chrono::milliseconds wait);
   /// Runs an interactive grant (tokenbrokerctl login), after any refresh in flight (waiting at

@@ -87,11 +87,11 @@ awaitable<response> router::dispatch(request& req, const peer_info& peer) const 
   co_return error_response(status::not_found, "not_found", "no such endpoint", req.version());
 }
 
-response json_response(status code, const std::string& body, unsigned version) {
+response json_response(status code, std::string body, unsigned version) {
   response res{code, version};
   res.set(field::content_type, "application/json");
   res.set(field::cache_control, "no-store");
-  res.body() = body;
+  res.body() = std::move(body);
   if (!res.body().empty() && res.body().back() != '\n') res.body() += '\n';
   res.prepare_payload();
   return res;
@@ -108,7 +108,7 @@ response error_response(status code, std::string_view error_code, std::string_vi
     body += c;
   }
   body += "\"}";
-  return json_response(code, body, version);
+  return json_response(code, std::move(body), version);
 }
 
 }  // namespace tokenbroker::http

@@ -47,7 +47,7 @@ class router {
 };
 
 /// A JSON response with `Cache-Control: no-store` (every local API answer carries it).
-response json_response(status code, const std::string& body, unsigned version = 11);
+response json_response(status code, std::string body, unsigned version = 11);
 /// `{"error": code, "message": text}` with the given status.
 response error_response(status code, std::string_view error_code, std::string_view message,
                         unsigned version = 11);

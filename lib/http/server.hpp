@@ -39,6 +39,10 @@ struct server_limits {
 /// Produces the answer to one fully read request; exceptions become a 500 and are logged.
 using dispatch_fn = std::function<awaitable<response>(request&, const peer_info&)>;
 
+/// Answers a fully read request at once when it can; nothing sends it on to dispatch.
+/// Exceptions are handled as dispatch's are.
+using quick_fn = std::function<std::optional<response>(request&, const peer_info&)>;
+
 using unix_stream = beast::basic_stream<net::local::stream_protocol>;
 
 /// A request handed over after its header, body unread: the handler streams the body from
@@ -71,6 +75,9 @@ class server {
          stream_route streaming = {});
   ~server();
 
+  /// Tried before dispatch for every fully read request (the local API's token fast path).
+  void set_quick(quick_fn quick) { quick_ = std::move(quick); }
+
   /// Binds a TCP listener; the endpoint actually bound (port 0 resolved) is returned.
   result<tcp::endpoint> listen_tcp(const tcp::endpoint& ep);
   /// Binds a unix-socket listener at `path` with file mode `mode`. A stale socket file (nobody
@@ -98,12 +105,18 @@ class server {
   net::any_io_executor ex_;
   server_limits limits_;
   dispatch_fn dispatch_;
+  quick_fn quick_;
   stream_route streaming_;
   std::list<listener> listeners_;
   std::size_t connections_ = 0;
   bool stopping_ = false;
-  /// Sessions waiting for a next request with nothing read yet: stop() closes them at once.
-  std::list<std::function<void()>> idle_;
+  /// Every session; stop() closes at once those waiting for a next request with nothing read
+  /// yet. One entry per connection, not per request.
+  struct session_slot {
+    std::function<void()> close;
+    bool waiting = false;
+  };
+  std::list<session_slot> sessions_;
 };
 
 }  // namespace tokenbroker::http

@@ -70,7 +70,19 @@ registry::registry()
 }
 
 void registry::token_request(const std::string& credential, std::string_view result) {
-  token_requests_.Add({{"credential", credential}, {"result", std::string(result)}}).Increment();
+  std::lock_guard lock(token_counters_mutex_);
+  auto it = token_counters_.find(std::string_view(credential));
+  if (it == token_counters_.end()) it = token_counters_.try_emplace(credential).first;
+  for (auto& [r, counter] : it->second) {
+    if (r == result) {
+      counter->Increment();
+      return;
+    }
+  }
+  auto& counter =
+      token_requests_.Add({{"credential", credential}, {"result", std::string(result)}});
+  it->second.emplace_back(std::string(result), &counter);
+  counter.Increment();
 }
 
 void registry::refresh(const std::string& credential, std::string_view result, double seconds) {

@@ -8,8 +8,12 @@
 #include <prometheus/registry.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 namespace tokenbroker::metrics {
 
@@ -44,6 +48,18 @@ class registry {
   std::string render() const;
 
  private:
+  // Family::Add builds and hashes a label map under a lock: too dear for the token path, which
+  // finds its counter here instead (series are never removed, so the pointers stay valid).
+  struct name_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  using result_counters = std::vector<std::pair<std::string, prometheus::Counter*>>;
+  std::mutex token_counters_mutex_;
+  std::unordered_map<std::string, result_counters, name_hash, std::equal_to<>> token_counters_;
+
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& token_requests_;
   prometheus::Family<prometheus::Counter>& refreshes_;
