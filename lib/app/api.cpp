@@ -185,8 +185,7 @@ std::optional<http::response> api::try_handle(http::request& req, const http::pe
   auto& e = std::get<broker::entry_ptr>(who);
   auto t = e->cred->try_token(std::get<std::chrono::seconds>(mv));
   if (!t) return std::nullopt;
-  auto now = std::chrono::floor<std::chrono::seconds>(system_clock::now());
-  return http::json_response(status::ok, token_json(*t, now), req.version());
+  return http::json_response(status::ok, token_json(*t, now_seconds()), req.version());
 }
 
 std::variant<std::chrono::seconds, http::response> api::min_valid_param(std::string_view query,
@@ -252,8 +251,8 @@ awaitable<http::response> api::handle_token(http::request_context& ctx) {
   auto min_valid = std::get<std::chrono::seconds>(mv);
   auto t = co_await e->cred->get_token(min_valid, options_.token_wait);
   if (!t) co_return error_for(t.error(), ctx.req.version());
-  auto now = std::chrono::floor<std::chrono::seconds>(system_clock::now());
-  co_return http::json_response(status::ok, token_json(*t, now), ctx.req.version());
+  co_return http::json_response(status::ok, token_json(*t, now_seconds()),
+                                  ctx.req.version());
 }
 
 awaitable<http::response> api::handle_credentials(http::request_context& ctx) {

@@ -13,8 +13,6 @@ double seconds_since(steady_clock::time_point t0) {
   return std::chrono::duration<double>(steady_clock::now() - t0).count();
 }
 
-sys_seconds sys_now() { return std::chrono::floor<std::chrono::seconds>(system_clock::now()); }
-
 // Tokens are handed out only with this much validity left, so a token is never expired by the
 // time a caller uses it: min(1 s, lifetime / 8).
 milliseconds safety_margin(const token_bundle& b) {
@@ -350,7 +348,7 @@ awaitable<void> credential::adopt(token_bundle b, std::string_view result, doubl
   invalidated_ = grant_dead_ = fatal_ = prefer_grant_ = false;
   last_attempt_ok_ = true;
   backoff_.reset();
-  last_refresh_at_ = sys_now();
+  last_refresh_at_ = now_seconds();
   last_error_ = saved ? std::string{} : "new token not persisted: " + saved.error().message;
   metrics_.refresh(options_.name, result, seconds);
   if (store_.shared() && saved && !holder_) {
@@ -535,7 +533,7 @@ credential_status credential::status() const {
   if (bundle_ && !bundle_->access_token.empty()) s.expires_at = bundle_->expires_at;
   if (next_action() != action::idle) {
     auto delta = duration_cast<std::chrono::seconds>(next_attempt_ - steady_clock::now());
-    s.refresh_at = sys_now() + std::max(delta, std::chrono::seconds{0});
+    s.refresh_at = now_seconds() + std::max(delta, std::chrono::seconds{0});
   }
   s.last_refresh_at = last_refresh_at_;
   s.last_error = last_error_;

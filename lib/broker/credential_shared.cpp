@@ -10,8 +10,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-sys_seconds sys_now() { return std::chrono::floor<std::chrono::seconds>(system_clock::now()); }
-
 }  // namespace
 
 void credential::set_holder(bool holder) {
@@ -105,7 +103,7 @@ void credential::adopt_shared(const token_bundle& b) {
   remote_in_flight_ = false;
   last_attempt_ok_ = true;
   backoff_.reset();
-  last_refresh_at_ = sys_now();
+  last_refresh_at_ = now_seconds();
   last_error_.clear();
   set_holder(false);
   if (!b.access_token.empty())

@@ -96,7 +96,7 @@ awaitable<result<void>> etcd_store::save(const std::string& credential,
   auto held = it->second;
   json record{{"v", 1},
               {"by", options_.replica_id},
-              {"at", format_timestamp(std::chrono::floor<std::chrono::seconds>(system_clock::now()))},
+              {"at", format_timestamp(now_seconds())},
               {"sealed", codec::encode_bytes(store::seal(key_, credential, store::encode_bundle(bundle)))}};
   // The fence: the put happens only while the lock key still carries our lease.
   std::vector<compare> fence{{lock_key(credential), compare::target::lease, compare::op::equal,

@@ -10,6 +10,11 @@ namespace tokenbroker {
 
 using sys_seconds = std::chrono::sys_seconds;
 
+/// The wall clock, in whole seconds (the resolution of every expiry we hold).
+inline sys_seconds now_seconds() {
+  return std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+}
+
 /// Parses "2026-02-21T15:33:44+00:00", "2027-04-21T12:00:00Z", "...T12:00:00.123Z", "+0100",
 /// or a space instead of 'T'. Fractions are truncated. nullopt on anything else.
 std::optional<sys_seconds> parse_timestamp(std::string_view s);

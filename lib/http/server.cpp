@@ -96,7 +96,8 @@ bool socket_is_live(const std::string& path) {
   return !ec;
 }
 
-// Accepts connections on `a` and hands each to `serve(socket)` until the acceptor is closed. After each completed wait it also takes, without waiting, what else is already queued
+// Accepts connections on `a` and hands each to `serve(socket)` until the acceptor is closed.
+// After each completed wait it also takes, without waiting, what else is already queued
 // (up to accept_batch): one accept per turn of the io_context let thousands of busy sessions
 // starve new clients for seconds (bench: the refresh storm's first answers).
 template <class Acceptor, class Serve>

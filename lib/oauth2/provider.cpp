@@ -7,10 +7,6 @@
 namespace tokenbroker::oauth2 {
 namespace {
 
-sys_seconds now_seconds() {
-  return std::chrono::floor<std::chrono::seconds>(system_clock::now());
-}
-
 std::string_view grant_name(config::oauth2_grant g) {
   switch (g) {
     case config::oauth2_grant::refresh_token: return "refresh_token";

@@ -172,9 +172,6 @@ sys_seconds clamp_expiry(sys_seconds t, sys_seconds now) {
   return std::clamp(t, now - max_expiry_horizon, now + max_expiry_horizon);
 }
 
-sys_seconds now_seconds() {
-  return std::chrono::floor<std::chrono::seconds>(system_clock::now());
-}
 
 bool is_success(const http::response& res) noexcept {
   return res.result_int() >= 200 && res.result_int() < 300;

@@ -17,9 +17,6 @@
 
 namespace tokenbroker::privicore {
 
-/// The current time, whole seconds.
-sys_seconds now_seconds();
-
 /// How far from now an expiry Privicore sends may lie: about ten years either way.
 inline constexpr std::chrono::seconds max_expiry_horizon{std::chrono::hours{24 * 3660}};
 /// `t` moved into [now - max_expiry_horizon, now + max_expiry_horizon]. Every expiry parsed here
