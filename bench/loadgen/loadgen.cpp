@@ -230,23 +230,40 @@ void spawn_connections(net::io_context& io, run_state& st) {
     });
 }
 
+// Refused connects an idle connection tries again before giving up.
+constexpr int max_idle_attempts = 100;
+
 // Holds `connections` open after one request each, until SIGTERM/SIGINT; prints "ready N".
 template <class Socket>
 awaitable<void> hold_idle(run_state& st, std::vector<Socket>& socks, std::size_t& ready) {
   auto ex = co_await net::this_coro::executor;
   auto& s = socks.emplace_back(ex);
-  bool ok = false;
-  co_await connect(s, st.opt, ok);
-  if (!ok) {
-    ++st.t.connect_errors;
+  for (int attempt = 1;; ++attempt) {
+    bool ok = false;
+    s = Socket(ex);
+    co_await connect(s, st.opt, ok);
+    boost::system::error_code wec, rec;
+    if (ok) {
+      auto first = net::buffer(st.requests.front());
+      std::tie(wec, std::ignore) = co_await net::async_write(s, first, use_tuple);
+    }
+    // Thousands of simultaneous connects overflow the listen queue: some are refused (a failed
+    // connect, or ENOTCONN on the first write of a unix socket, see run_connection). They are
+    // counted and tried again once the server has taken the queued ones.
+    if (!ok || wec == net::error::not_connected) {
+      ++st.t.connect_errors;
+      if (attempt == max_idle_attempts) co_return;
+      net::steady_timer pause(ex, std::chrono::milliseconds{20});
+      co_await pause.async_wait(use_tuple);
+      continue;
+    }
+    beast::flat_buffer buf;
+    bhttp::response_parser<bhttp::string_body> p;
+    if (!wec) std::tie(rec, std::ignore) = co_await bhttp::async_read(s, buf, p, use_tuple);
+    if (wec || rec) ++st.t.errors;
+    else ++ready;
     co_return;
   }
-  auto [wec, wn] = co_await net::async_write(s, net::buffer(st.requests.front()), use_tuple);
-  beast::flat_buffer buf;
-  bhttp::response_parser<bhttp::string_body> p;
-  auto [rec, rn] = co_await bhttp::async_read(s, buf, p, use_tuple);
-  if (wec || rec) ++st.t.errors;
-  else ++ready;
 }
 
 template <class Socket>
