@@ -819,6 +819,8 @@ def write_report(cfg, started, load_before, load_after):
     name = f"{started:%Y-%m-%d}" + ("-quick" if cfg.quick else "") + \
         (f"-only-{cfg.only.replace(',', '-')}" if cfg.only else "")
     out = cfg.out or os.path.join(HERE, "results", f"{name}.md")
+    if cfg.out is None and os.path.exists(out):  # an earlier run of the same day stays
+        out = os.path.join(HERE, "results", f"{name}-{started:%H%M}.md")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
         f.write(text)
