@@ -222,7 +222,10 @@ TEST_CASE("a_revoked_grant_needs_a_new_grant_and_a_refresh_token_from_the_operat
   auto exit = ctl->wait_exit(60s);
   REQUIRE(exit.has_value());
   CHECK(exit->ok());
-  CHECK(broker.status("app")["state"] == "fresh");
+  // Serving again. The provider's tokens live 2 s, so the next refresh may already be under way.
+  auto state = broker.status("app")["state"].get<std::string>();
+  CHECK_MESSAGE((state == "fresh" || state == "refreshing"), state);
+  CHECK_FALSE(broker.token("app").empty());
   auto after = peer.token_requests();
   REQUIRE(after.size() > log.size());
   CHECK(after[log.size()]["sent_refresh_token"] == fresh_seed);
