@@ -139,7 +139,7 @@ api::api(broker::registry& reg, metrics::registry& metrics, api_options options)
   router_.add(verb::get, "/metrics", bind(&api::handle_metrics));
 }
 
-std::optional<http::response> api::guard(const http::bhttp::request_header<>& h,
+std::optional<http::response> api::guard(const http::request_view& h,
                                          const http::peer_info& peer) {
   // Only origin-form targets: an absolute URI or CONNECT would ask us to act as a general proxy.
   if (h.target().empty() || h.target().front() != '/' || h.method() == http::verb::connect)
@@ -149,14 +149,14 @@ std::optional<http::response> api::guard(const http::bhttp::request_header<>& h,
   std::string_view path = h.target();
   path = path.substr(0, path.find('?'));
   // A browser page must never read a token: any request carrying Origin is refused.
-  if (h.find(http::field::origin) != h.end())
+  if (h.field("Origin"))
     return http::error_response(status::forbidden, "forbidden",
                                 "requests from web pages (Origin header) are refused",
                                 h.version());
   // SSRF guard: a forged request from a confused local service cannot add this header.
   // Probes and scrapers (health, readiness, metrics) carry no secret and are exempt.
   bool probe = path == "/healthz" || path == "/readyz" || path == "/metrics";
-  if (!probe && h["X-Token-Broker"] != "1")
+  if (!probe && h.field("X-Token-Broker") != "1")
     return http::error_response(status::precondition_failed, "missing_header",
                                 "requests over TCP must carry the header X-Token-Broker: 1",
                                 h.version());
@@ -164,11 +164,12 @@ std::optional<http::response> api::guard(const http::bhttp::request_header<>& h,
 }
 
 awaitable<http::response> api::handle(http::request& req, const http::peer_info& peer) {
-  if (auto refused = guard(req.base(), peer)) co_return std::move(*refused);
+  if (auto refused = guard(http::request_view(req.base()), peer)) co_return std::move(*refused);
   co_return co_await router_.dispatch(req, peer);
 }
 
-std::optional<http::response> api::try_handle(http::request& req, const http::peer_info& peer) {
+std::optional<http::response> api::try_handle(const http::request_view& req,
+                                              const http::peer_info& peer) {
   static constexpr std::string_view prefix = "/v1/token/";
   std::string_view target = req.target();
   if (req.method() != http::verb::get || !target.starts_with(prefix)) return std::nullopt;
@@ -177,7 +178,7 @@ std::optional<http::response> api::try_handle(http::request& req, const http::pe
   std::string_view query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
   // Plain names only; the router decodes and judges the rest.
   if (name.empty() || name.find_first_of("/%") != std::string_view::npos) return std::nullopt;
-  if (auto refused = guard(req.base(), peer)) return std::move(*refused);
+  if (auto refused = guard(req, peer)) return std::move(*refused);
   auto who = authorize(name, peer, req.version());
   if (auto* res = std::get_if<http::response>(&who)) return std::move(*res);
   auto mv = min_valid_param(query, req.version());

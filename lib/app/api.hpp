@@ -29,10 +29,12 @@ class api {
   /// handle()'s answer when it can be given at once: a token request whose credential holds a
   /// valid token, or is refused. Nothing when handle() must decide (other paths, waiting). The
   /// server tries this first: the common case then costs no coroutine frame (bench/analysis.md).
-  std::optional<http::response> try_handle(http::request& req, const http::peer_info& peer);
+  std::optional<http::response> try_handle(const http::request_view& req,
+                                           const http::peer_info& peer);
 
-  /// The TCP guards for a request header: the refusal to send, or nullopt to go on.
-  static std::optional<http::response> guard(const http::bhttp::request_header<>& h,
+  /// The guards for a request header (origin-form only; on TCP no Origin and X-Token-Broker):
+  /// the refusal to send, or nullopt to go on.
+  static std::optional<http::response> guard(const http::request_view& h,
                                              const http::peer_info& peer);
   /// The credential `name` if the caller may use it, else the error response to send (both
   /// refusals are counted; a refused caller is logged with its uid).

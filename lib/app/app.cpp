@@ -390,7 +390,7 @@ int run_daemon(config::config cfg) {
       d.io.get_executor(), limits,
       [&d](http::request& req, const http::peer_info& peer) { return d.local_api->handle(req, peer); },
       std::move(streaming));
-  d.server->set_quick([&d](http::request& req, const http::peer_info& peer) {
+  d.server->set_quick([&d](const http::request_view& req, const http::peer_info& peer) {
     return d.local_api->try_handle(req, peer);
   });
 

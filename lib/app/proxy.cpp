@@ -244,7 +244,7 @@ awaitable<http::stream_outcome> proxy::serve(Stream& client, http::streamed_requ
     o.reply = std::move(r);
     return o;
   };
-  if (auto refused = api::guard(h, sr.peer)) co_return reply(std::move(*refused));
+  if (auto refused = api::guard(http::request_view(h), sr.peer)) co_return reply(std::move(*refused));
   auto parts = split_target(h.target());
   if (!parts)
     co_return reply(proxy_error(status::bad_request, "bad_request", parts.error().message, version));

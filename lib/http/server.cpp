@@ -8,6 +8,7 @@
 #include <array>
 #include <filesystem>
 #include <limits>
+#include <memory>
 #include <variant>
 
 #include "core/log.hpp"
@@ -86,6 +87,72 @@ void serialize_header(const response& res, std::string& out) {
   }
   out += "\r\n";
 }
+
+// Writes `head` and then `body`: at once when the socket takes them, as it takes a small answer
+// on a connection whose client reads, else the rest under the write deadline. (The socket is
+// non-blocking: a full send buffer gives would_block, never a wait.)
+template <class Stream>
+awaitable<bool> write_all(Stream& stream, const std::string& head, const std::string& body,
+                          std::chrono::milliseconds timeout) {
+  std::array<net::const_buffer, 2> wire{net::buffer(head), net::buffer(body)};
+  boost::system::error_code ec;
+  std::size_t n = stream.socket().write_some(wire, ec);
+  if (ec && ec != net::error::would_block && ec != net::error::try_again) co_return false;
+  if (n == head.size() + body.size()) co_return true;
+  beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(wire);
+  rest.consume(n);
+  stream.expires_after(timeout);
+  auto [wec, wn] = co_await net::async_write(stream, rest, use_tuple);
+  co_return !wec;
+}
+
+// The idle deadline of a connection waiting for its next request, kept by one timer armed once
+// per idle period rather than once per request: moving the deadline later costs no timer
+// operation (a wait that ends before the deadline waits again for the rest). basic_stream arms
+// and cancels its timer around every read and write, a sixth of the token path's CPU.
+class read_deadline {
+ public:
+  read_deadline(const net::any_io_executor& ex, std::function<void()> expire)
+      : s_(std::make_shared<state>(ex, std::move(expire))) {}
+  read_deadline(const read_deadline&) = delete;
+  read_deadline& operator=(const read_deadline&) = delete;
+  ~read_deadline() {
+    s_->done = true;  // a wait still pending finds this and leaves `expire` uncalled
+    s_->timer.cancel();
+  }
+
+  /// `expire` runs once `d` from now, unless disarm() or arm() comes first.
+  void arm(std::chrono::milliseconds d) {
+    s_->deadline = steady_clock::now() + d;
+    if (!s_->waiting || s_->timer.expiry() > s_->deadline) wait(s_);
+  }
+  void disarm() { s_->deadline = steady_clock::time_point::max(); }
+
+ private:
+  struct state {
+    state(const net::any_io_executor& ex, std::function<void()> e)
+        : timer(ex), expire(std::move(e)) {}
+    net::steady_timer timer;
+    steady_clock::time_point deadline = steady_clock::time_point::max();
+    std::function<void()> expire;
+    bool waiting = false, done = false;
+  };
+
+  static void wait(const std::shared_ptr<state>& s) {
+    s->waiting = true;
+    s->timer.expires_at(s->deadline);  // cancels a wait still pending: it returns below
+    s->timer.async_wait([s](boost::system::error_code ec) {
+      if (ec == net::error::operation_aborted || s->done) return;
+      s->waiting = false;
+      if (s->deadline == steady_clock::time_point::max()) return;  // disarmed meanwhile
+      if (steady_clock::now() < s->deadline) return wait(s);       // moved later meanwhile
+      s->deadline = steady_clock::time_point::max();
+      s->expire();
+    });
+  }
+
+  std::shared_ptr<state> s_;
+};
 
 // A connection to `path` succeeds only if some process is accepting there.
 bool socket_is_live(const std::string& path) {
@@ -271,102 +338,140 @@ awaitable<void> server::run_session(beast::basic_stream<Protocol> stream, peer_i
     }
   } g{*this, slot};
 
+  boost::system::error_code nb;
+  stream.socket().non_blocking(true, nb);  // answers are first written without waiting
+  read_deadline idle(ex_, [&stream] {
+    boost::system::error_code ignored;
+    stream.socket().close(ignored);
+  });
   beast::flat_buffer buffer;
   std::string head_out;  // the response header's bytes, reused
   for (;;) {
-    // A fresh parser per message, with limits on what a client controls. The header comes
-    // first: it decides whether the body is streamed or read whole under the body limit.
-    bhttp::request_parser<bhttp::empty_body> head;
-    head.header_limit(static_cast<std::uint32_t>(limits_.header_limit));
-    // A declared length is checked against the limit of the path it takes, below.
-    head.body_limit(std::numeric_limits<std::uint64_t>::max());
     if (stopping_ && buffer.size() == 0) break;
-    stream.expires_after(buffer.size() > 0 ? limits_.request_timeout : limits_.idle_timeout);
-    // While nothing of a next request has arrived, stop() may close the connection.
-    slot->waiting = buffer.size() == 0;
-    auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, head, use_tuple);
-    slot->waiting = false;
-    if (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
-        ec == beast::error::timeout || ec == net::error::operation_aborted ||
-        ec == net::error::connection_reset)
-      break;
-    response res;
-    bool close_after = false;
-    if (ec) {
-      res = bad_request_response(ec);
-      close_after = true;
-    } else if (streaming_.select && streaming_.select(head.get())) {
-      bhttp::request_parser<bhttp::buffer_body> parser(std::move(head));
-      parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-      streamed_request sr{&stream, buffer, parser, peer, limits_};
-      stream_outcome out;
-      buffer.reserve(streaming_read_buffer);
+    if (buffer.size() == 0) {
+      // Waiting for a next request: stop() may close the connection, and so may the idle
+      // deadline. The socket is read directly; Beast's parser takes over below when needed.
+      slot->waiting = true;
+      idle.arm(limits_.idle_timeout);
+      auto [ec, n] = co_await stream.socket().async_read_some(
+          buffer.prepare(beast::read_size(buffer, 64 * 1024)), use_tuple);
+      idle.disarm();
+      slot->waiting = false;
+      if (ec) break;  // end of stream, reset, idle deadline or stop()
+      buffer.commit(n);
+    }
+    exchange ex;
+    std::optional<simple_request> simple;
+    if (quick_) {
+      std::string_view bytes(static_cast<const char*>(buffer.data().data()), buffer.size());
+      simple = parse_simple_request(bytes, limits_.header_limit);
+    }
+    if (simple) {
       try {
-        out = co_await streaming_.handle(sr);
+        ex.reply = quick_(simple->view(), peer);
       } catch (const std::exception& x) {
-        log::error("handler for {} {} failed: {}", std::string(parser.get().method_string()),
-                   std::string(parser.get().target()), x.what());
-        break;  // the response may be half written: only closing is safe
-      }
-      buffer.shrink_to_fit();  // an idle keep-alive connection keeps only what it holds
-      if (!out.reply) {
-        if (!out.keep_alive || stopping_) break;
-        continue;
-      }
-      res = std::move(*out.reply);
-      res.version(parser.get().version());
-      close_after = !parser.is_done() || !parser.get().keep_alive();
-    } else {
-      auto declared = head.content_length();
-      bhttp::request_parser<bhttp::string_body> parser(std::move(head));
-      parser.body_limit(limits_.body_limit);
-      boost::system::error_code rec;
-      if (declared && *declared > limits_.body_limit) {
-        rec = bhttp::error::body_limit;
-      } else if (!parser.is_done()) {  // a request without a body is complete already
-        stream.expires_after(limits_.request_timeout);
-        auto [read_ec, rn] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
-        rec = read_ec;
-      }
-      if (rec == net::error::eof || rec == beast::error::timeout ||
-          rec == net::error::operation_aborted || rec == net::error::connection_reset)
-        break;
-      if (rec) {
-        res = bad_request_response(rec);
-        close_after = true;
-      } else {
-        request req = parser.release();
-        try {
-          std::optional<response> quick;
-          if (quick_) quick = quick_(req, peer);
-          if (quick)
-            res = std::move(*quick);
-          else
-            res = co_await dispatch_(req, peer);
-        } catch (const std::exception& x) {
-          log::error("handler for {} {} failed: {}", std::string(req.method_string()),
-                     std::string(req.target()), x.what());
-          res = error_response(status::internal_server_error, "internal", "internal error");
-        }
-        res.version(req.version());
-        close_after = !req.keep_alive();
+        log::error("handler for GET {} failed: {}", std::string(simple->target), x.what());
+        ex.reply = error_response(status::internal_server_error, "internal", "internal error");
       }
     }
-    if (stopping_) close_after = true;
-    res.keep_alive(!close_after);
+    if (ex.reply) {
+      ex.reply->version(simple->version);
+      ex.close_after = !simple->keep_alive;
+      buffer.consume(simple->header_bytes);
+    } else {
+      ex = co_await do_parsed_request(stream, buffer, peer);
+      if (!ex.reply) {
+        if (ex.close_after || stopping_) break;
+        continue;
+      }
+    }
+    response& res = *ex.reply;
+    if (stopping_) ex.close_after = true;
+    res.keep_alive(!ex.close_after);
     res.prepare_payload();
     serialize_header(res, head_out);
-    std::array<net::const_buffer, 2> wire{net::buffer(head_out), net::buffer(res.body())};
-    stream.expires_after(limits_.write_timeout);
-    auto [wec, wn] = co_await net::async_write(stream, wire, use_tuple);
-    if (wec || close_after) break;
+    bool sent = co_await write_all(stream, head_out, res.body(), limits_.write_timeout);
+    if (!sent || ex.close_after) break;
   }
   boost::system::error_code ignored;
   stream.socket().shutdown(net::socket_base::shutdown_send, ignored);
   co_return;
 }
 
+template <class Protocol>
+awaitable<server::exchange> server::do_parsed_request(beast::basic_stream<Protocol>& stream,
+                                                      beast::flat_buffer& buffer,
+                                                      const peer_info& peer) {
+  // A fresh parser per message, with limits on what a client controls. The header comes
+  // first: it decides whether the body is streamed or read whole under the body limit.
+  bhttp::request_parser<bhttp::empty_body> head;
+  head.header_limit(static_cast<std::uint32_t>(limits_.header_limit));
+  // A declared length is checked against the limit of the path it takes, below.
+  head.body_limit(std::numeric_limits<std::uint64_t>::max());
+  stream.expires_after(limits_.request_timeout);  // some of it has arrived
+  auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, head, use_tuple);
+  if (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
+      ec == beast::error::timeout || ec == net::error::operation_aborted ||
+      ec == net::error::connection_reset)
+    co_return exchange{std::nullopt, true};
+  if (ec) co_return exchange{bad_request_response(ec), true};
+
+  if (streaming_.select && streaming_.select(head.get())) {
+    bhttp::request_parser<bhttp::buffer_body> parser(std::move(head));
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    streamed_request sr{&stream, buffer, parser, peer, limits_};
+    stream_outcome out;
+    buffer.reserve(streaming_read_buffer);
+    try {
+      out = co_await streaming_.handle(sr);
+    } catch (const std::exception& x) {
+      log::error("handler for {} {} failed: {}", std::string(parser.get().method_string()),
+                 std::string(parser.get().target()), x.what());
+      co_return exchange{std::nullopt, true};  // the response may be half written: close
+    }
+    buffer.shrink_to_fit();  // an idle keep-alive connection keeps only what it holds
+    if (!out.reply) co_return exchange{std::nullopt, !out.keep_alive};
+    out.reply->version(parser.get().version());
+    bool close_after = !parser.is_done() || !parser.get().keep_alive();
+    co_return exchange{std::move(out.reply), close_after};
+  }
+
+  auto declared = head.content_length();
+  bhttp::request_parser<bhttp::string_body> parser(std::move(head));
+  parser.body_limit(limits_.body_limit);
+  boost::system::error_code rec;
+  if (declared && *declared > limits_.body_limit) {
+    rec = bhttp::error::body_limit;
+  } else if (!parser.is_done()) {  // a request without a body is complete already
+    stream.expires_after(limits_.request_timeout);
+    auto [read_ec, rn] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+    rec = read_ec;
+  }
+  if (rec == net::error::eof || rec == beast::error::timeout ||
+      rec == net::error::operation_aborted || rec == net::error::connection_reset)
+    co_return exchange{std::nullopt, true};
+  if (rec) co_return exchange{bad_request_response(rec), true};
+
+  request req = parser.release();
+  exchange ex;
+  try {
+    ex.reply = co_await dispatch_(req, peer);
+  } catch (const std::exception& x) {
+    log::error("handler for {} {} failed: {}", std::string(req.method_string()),
+               std::string(req.target()), x.what());
+    ex.reply = error_response(status::internal_server_error, "internal", "internal error");
+  }
+  ex.reply->version(req.version());
+  ex.close_after = !req.keep_alive();
+  co_return ex;
+}
+
 template awaitable<void> server::run_session<tcp>(beast::basic_stream<tcp>, peer_info);
 template awaitable<void> server::run_session<local>(beast::basic_stream<local>, peer_info);
+template awaitable<server::exchange> server::do_parsed_request<tcp>(beast::basic_stream<tcp>&,
+                                                                    beast::flat_buffer&,
+                                                                    const peer_info&);
+template awaitable<server::exchange> server::do_parsed_request<local>(
+    beast::basic_stream<local>&, beast::flat_buffer&, const peer_info&);
 
 }  // namespace tokenbroker::http

@@ -15,6 +15,7 @@
 
 #include "core/error.hpp"
 #include "http/beast.hpp"
+#include "http/request_view.hpp"
 
 namespace tokenbroker::http {
 
@@ -39,9 +40,10 @@ struct server_limits {
 /// Produces the answer to one fully read request; exceptions become a 500 and are logged.
 using dispatch_fn = std::function<awaitable<response>(request&, const peer_info&)>;
 
-/// Answers a fully read request at once when it can; nothing sends it on to dispatch.
-/// Exceptions are handled as dispatch's are.
-using quick_fn = std::function<std::optional<response>(request&, const peer_info&)>;
+/// Answers a plain GET without a body (parse_simple_request) at once when it can, straight from
+/// the connection's buffer; nothing sends it on to Beast's parser and dispatch. Exceptions are
+/// handled as dispatch's are.
+using quick_fn = std::function<std::optional<response>(const request_view&, const peer_info&)>;
 
 using unix_stream = beast::basic_stream<net::local::stream_protocol>;
 
@@ -75,7 +77,7 @@ class server {
          stream_route streaming = {});
   ~server();
 
-  /// Tried before dispatch for every fully read request (the local API's token fast path).
+  /// Tried first for every plain GET (the local API's token fast path).
   void set_quick(quick_fn quick) { quick_ = std::move(quick); }
 
   /// Binds a TCP listener; the endpoint actually bound (port 0 resolved) is returned.
@@ -101,6 +103,14 @@ class server {
   awaitable<void> run_accept(listener& l);
   template <class Protocol>
   awaitable<void> run_session(beast::basic_stream<Protocol> stream, peer_info peer);
+  /// What one request read by Beast's parser asks of the session loop.
+  struct exchange {
+    std::optional<response> reply;  // to write; none: the handler wrote it, or nothing to send
+    bool close_after = false;       // close once `reply` is written (or at once without one)
+  };
+  template <class Protocol>
+  awaitable<exchange> do_parsed_request(beast::basic_stream<Protocol>& stream,
+                                        beast::flat_buffer& buffer, const peer_info& peer);
 
   net::any_io_executor ex_;
   server_limits limits_;

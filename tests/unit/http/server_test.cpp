@@ -32,7 +32,133 @@ std::string first_bytes(local::socket& s) {
   return ec ? std::string{} : std::string(buf, n);
 }
 
+// A server on a unix socket in a thread of its own: dispatch answers "dispatch:<target>", the
+// quick path "quick:<target>" for targets under /q/ (others go on to dispatch).
+class test_server {
+ public:
+  explicit test_server(server_limits limits = {}, std::size_t dispatch_body = 0)
+      : srv_(io_.get_executor(), limits,
+             [dispatch_body](request& req, const peer_info&) -> awaitable<response> {
+               std::string body = dispatch_body ? std::string(dispatch_body, 'x')
+                                                : "dispatch:" + std::string(req.target());
+               co_return json_response(status::ok, body, req.version());
+             }),
+        path_((std::filesystem::temp_directory_path() /
+               ("tb-server-test-" + std::to_string(::getpid()) + "-" + std::to_string(++n_) +
+                ".sock"))
+                  .string()) {
+    srv_.set_quick([](const request_view& req, const peer_info&) -> std::optional<response> {
+      if (!req.target().starts_with("/q/")) return std::nullopt;
+      return json_response(status::ok, "quick:" + std::string(req.target()), req.version());
+    });
+    REQUIRE(srv_.listen_unix(path_, 0600).has_value());
+    srv_.start();
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~test_server() {
+    net::post(io_, [this] { srv_.stop(); });
+    thread_.join();  // once every client has closed
+  }
+  local::socket connect() {
+    local::socket s(client_io_);
+    s.connect(local::endpoint(path_));
+    timeval tv{10, 0};
+    ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return s;
+  }
+
+ private:
+  static inline int n_ = 0;
+  net::io_context io_{1};
+  server srv_;
+  std::string path_;
+  net::io_context client_io_;
+  std::thread thread_;
+};
+
+// Reads one whole response (status line through its Content-Length body); the body, or
+// "closed" if the server closed first. Never blocks more than 10 s per read.
+std::string read_answer(local::socket& s, std::string& pending) {
+  for (;;) {
+    auto end = pending.find("\r\n\r\n");
+    if (end != std::string::npos) {
+      auto cl = pending.find("Content-Length: ");
+      REQUIRE(cl != std::string::npos);
+      auto len = std::stoul(pending.substr(cl + 16));
+      if (pending.size() >= end + 4 + len) {
+        auto body = pending.substr(end + 4, len);
+        pending.erase(0, end + 4 + len);
+        return body;
+      }
+    }
+    char buf[65536];
+    boost::system::error_code ec;
+    auto n = s.read_some(net::buffer(buf), ec);
+    if (ec == net::error::eof) return "closed";
+    REQUIRE_MESSAGE(!ec, ec.message());
+    pending.append(buf, n);
+  }
+}
+
 }  // namespace
+
+TEST_CASE("plain_gets_take_the_quick_path_and_every_other_request_reaches_dispatch") {
+  test_server ts;
+  auto c = ts.connect();
+  std::string pending;
+  auto ask = [&](const std::string& wire) {
+    net::write(c, net::buffer(wire));
+    return read_answer(c, pending);
+  };
+  CHECK(ask("GET /q/a HTTP/1.1\r\nHost: t\r\n\r\n") == "quick:/q/a\n");
+  CHECK(ask("GET /other HTTP/1.1\r\n\r\n") == "dispatch:/other\n");  // quick declined
+  CHECK(ask("GET /q/b HTTP/1.1\r\nContent-Length: 0\r\n\r\n") == "dispatch:/q/b\n");
+  CHECK(ask("POST /q/c HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi") == "dispatch:/q/c\n");
+  // Two requests in one write: both answered, in order, by their own paths.
+  net::write(c, net::buffer(std::string("GET /q/d HTTP/1.1\r\n\r\nGET /e HTTP/1.1\r\n\r\n")));
+  CHECK(read_answer(c, pending) == "quick:/q/d\n");
+  CHECK(read_answer(c, pending) == "dispatch:/e\n");
+  // A header split across writes: if the server reads the first part alone, Beast's parser
+  // waits for the rest (whether it does is up to the scheduler; the answer is right either way).
+  net::write(c, net::buffer(std::string("GET /q/f HTTP/1.1\r\nHo")));
+  net::write(c, net::buffer(std::string("st: t\r\n\r\n")));
+  auto split = read_answer(c, pending);
+  CHECK_MESSAGE((split == "dispatch:/q/f\n" || split == "quick:/q/f\n"), split);
+  // Connection: close on the quick path is honoured.
+  CHECK(ask("GET /q/g HTTP/1.1\r\nConnection: close\r\n\r\n") == "quick:/q/g\n");
+  CHECK(read_answer(c, pending) == "closed");
+}
+
+TEST_CASE("an_answer_larger_than_the_socket_buffer_reaches_a_slow_reader_whole") {
+  // The first write fills the socket buffer; the rest waits for the reader under the deadline.
+  constexpr std::size_t size = 8 * 1024 * 1024;
+  test_server ts({}, size);
+  auto c = ts.connect();
+  net::write(c, net::buffer(std::string("GET /big HTTP/1.1\r\n\r\n")));
+  std::string pending;
+  auto body = read_answer(c, pending);
+  CHECK(body.size() == size + 1);
+  CHECK(body.find_first_not_of('x') == size);  // the newline json_response adds
+}
+
+TEST_CASE("a_keep_alive_connection_is_closed_after_the_idle_timeout_and_not_while_in_use") {
+  server_limits limits;
+  limits.idle_timeout = std::chrono::milliseconds{1000};
+  test_server ts(limits);
+  auto c = ts.connect();
+  std::string pending;
+  // Requests 200 ms apart for 1.6 s: each moves the idle deadline later, so it never passes.
+  for (int i = 0; i < 8; ++i) {
+    net::write(c, net::buffer(std::string("GET /q/x HTTP/1.1\r\n\r\n")));
+    REQUIRE(read_answer(c, pending) == "quick:/q/x\n");
+    std::this_thread::sleep_for(std::chrono::milliseconds{200});
+  }
+  // Then silence: the server closes (read_answer waits up to 10 s per read).
+  CHECK(read_answer(c, pending) == "closed");
+  // A connection that never sends anything is closed too.
+  auto idle = ts.connect();
+  CHECK(read_answer(idle, pending) == "closed");
+}
 
 TEST_CASE("connections_beyond_max_connections_are_closed_even_when_accepted_in_one_batch") {
   // Five clients are queued before the server first runs, so one turn of its io_context takes

@@ -1,0 +1,111 @@
+#include "http/request_view.hpp"
+
+#include <boost/beast/core/string.hpp>
+
+namespace tokenbroker::http {
+
+request_view::request_view(const bhttp::request_header<>& h)
+    : method_(h.method()), target_(h.target()), version_(h.version()), beast_(&h) {}
+
+request_view::request_view(verb method, std::string_view target, unsigned version,
+                           std::span<const field_view> fields)
+    : method_(method), target_(target), version_(version), fields_(fields) {}
+
+std::optional<std::string_view> request_view::field(std::string_view name) const {
+  if (beast_) {
+    auto it = beast_->find(name);
+    if (it == beast_->end()) return std::nullopt;
+    return std::string_view(it->value());
+  }
+  for (const auto& f : fields_)
+    if (beast::iequals(f.name, name)) return f.value;
+  return std::nullopt;
+}
+
+namespace {
+
+// RFC 9110 §5.6.2 token characters.
+bool is_tchar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+// Printable ASCII, space and tab: a field value this parser takes as is.
+bool is_plain_value_char(char c) { return c == '\t' || (c >= 0x20 && c <= 0x7e); }
+
+std::string_view trim_ows(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return v;
+}
+
+// The Connection value's tokens, when each is "close" or "keep-alive"; anything else (upgrade,
+// a hop-by-hop field list) is for the full parser.
+bool read_connection(std::string_view v, bool& close, bool& keep_alive) {
+  while (!v.empty()) {
+    auto comma = v.find(',');
+    auto token = trim_ows(v.substr(0, comma));
+    if (beast::iequals(token, "close")) close = true;
+    else if (beast::iequals(token, "keep-alive")) keep_alive = true;
+    else if (!token.empty()) return false;
+    if (comma == std::string_view::npos) break;
+    v.remove_prefix(comma + 1);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<simple_request> parse_simple_request(std::string_view data,
+                                                   std::size_t header_limit) {
+  auto end = data.substr(0, header_limit).find("\r\n\r\n");
+  if (end == std::string_view::npos) return std::nullopt;
+  simple_request r;
+  r.header_bytes = end + 4;
+  std::string_view head = data.substr(0, end + 2);  // every line with its CRLF
+
+  auto eol = head.find("\r\n");
+  std::string_view line = head.substr(0, eol);
+  head.remove_prefix(eol + 2);
+  if (!line.starts_with("GET /")) return std::nullopt;
+  line.remove_prefix(4);
+  auto sp = line.find(' ');
+  if (sp == std::string_view::npos) return std::nullopt;
+  r.target = line.substr(0, sp);
+  for (char c : r.target)
+    if (c <= 0x20 || c >= 0x7f) return std::nullopt;
+  auto version = line.substr(sp + 1);
+  if (version == "HTTP/1.1") r.version = 11;
+  else if (version == "HTTP/1.0") r.version = 10;
+  else return std::nullopt;
+
+  bool close = false, keep_alive = false, connection_seen = false;
+  while (!head.empty()) {
+    eol = head.find("\r\n");
+    line = head.substr(0, eol);
+    head.remove_prefix(eol + 2);
+    auto colon = line.find(':');
+    if (colon == 0 || colon == std::string_view::npos) return std::nullopt;  // obs-fold too
+    auto name = line.substr(0, colon);
+    for (char c : name)
+      if (!is_tchar(c)) return std::nullopt;
+    auto value = line.substr(colon + 1);
+    for (char c : value)
+      if (!is_plain_value_char(c)) return std::nullopt;  // a bare LF or CR among them too
+    value = trim_ows(value);
+    // The body's framing, and requests that ask for more than one exchange.
+    for (std::string_view refused : {"content-length", "transfer-encoding", "upgrade", "expect"})
+      if (beast::iequals(name, refused)) return std::nullopt;
+    if (beast::iequals(name, "connection")) {
+      if (connection_seen || !read_connection(value, close, keep_alive)) return std::nullopt;
+      connection_seen = true;
+    }
+    if (r.field_count == r.fields.size()) return std::nullopt;
+    r.fields[r.field_count++] = field_view{name, value};
+  }
+  // As Beast's message::keep_alive() reads the first Connection field.
+  r.keep_alive = r.version >= 11 ? !close : keep_alive;
+  return r;
+}
+
+}  // namespace tokenbroker::http
