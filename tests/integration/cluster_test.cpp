@@ -1,7 +1,8 @@
 // Three tokenbrokerd replicas share one Privicore credential through a real etcd (issue 8). The
 // simulator issues 2 s access tokens and rotates refresh tokens, and counts every rejected
 // refresh: a replica presenting a refresh token another replica already replaced would show
-// there. Clients ask every replica in turn and check every token with the simulator.
+// there. Clients ask every replica in turn and check every token with the simulator. Last, one
+// replica against an etcd that takes only https with a client certificate.
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -15,6 +16,7 @@
 
 #include "broker_fixture.hpp"
 #include "support/etcd.hpp"
+#include "support/eventually.hpp"
 
 using namespace tokenbroker::test;
 using namespace std::chrono_literals;
@@ -270,4 +272,33 @@ TEST_CASE("etcd_down_for_ten_seconds_no_expired_token_and_the_grant_survives") {
   auto stats = sim.stats();
   CHECK(stats["refresh_rejected"] == 0);
   CHECK(stats["grants"] == 1);
+}
+
+TEST_CASE("a_replica_shares_state_through_etcd_over_https_with_a_client_certificate") {
+  etcd_fixture_options fo;
+  fo.tls = true;
+  etcd_fixture etcd(fo);
+  sim_fixture sim(sim_flags());
+  const auto& files = etcd.client_tls();
+  broker_options o;
+  o.extra_toml = "\n[cluster]\netcd = [\"" + etcd.endpoint() + "\"]\n" +
+                 "replica_id = \"replica-tls\"\n" + "ca_file = \"" + files.ca_file + "\"\n" +
+                 "cert_file = \"" + files.cert_file + "\"\n" + "key_file = \"" + files.key_file +
+                 "\"\n";
+  broker_fixture broker(sim, o);
+  REQUIRE(broker.wait_for_state("fresh", 15s));
+  auto token = broker.token();
+  CHECK(sim.check(token).value("valid", false));
+
+  // The tokens are in etcd, sealed, and say who put them there.
+  std::optional<std::string> record;
+  REQUIRE(eventually([&] {
+    record = etcd.get("/tokenbroker/credentials/privicore/tokens");
+    return record.has_value();
+  }));
+  auto doc = json::parse(*record);
+  CHECK(doc.value("by", "") == "replica-tls");
+  CHECK_FALSE(doc.value("sealed", "").empty());
+  CHECK(record->find(token) == std::string::npos);
+  CHECK(metric(broker, "tokenbroker_cluster_etcd_up") == 1);
 }

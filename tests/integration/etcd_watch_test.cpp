@@ -1,5 +1,6 @@
 // lib/cluster's etcd watch against a real etcd: every change under the prefix in order and
-// exactly once, across an etcd restart, after compaction, over a second endpoint, until stop().
+// exactly once, across an etcd restart, after compaction, over a second endpoint, over https
+// with a client certificate, until stop().
 #include <future>
 
 #include "etcd_harness.hpp"
@@ -235,5 +236,29 @@ TEST_CASE("watch with authentication on, across a restart that forgets the token
   etcd.start();
   io.await(writer.put("aw/2", "v")).value();
   REQUIRE(eventually([&] { return w.log.size() == 2; }));
+  CHECK(w.log.resyncs() == 1);
+}
+
+TEST_CASE("watch over https with a client certificate, across a restart") {
+  test::etcd_fixture_options fo;
+  fo.tls = true;
+  etcd_fixture etcd(fo);
+  io_thread io;
+  auto o = options_for({etcd.endpoint()}, 1s);
+  o.ca_file = etcd.client_tls().ca_file;
+  o.cert_file = etcd.client_tls().cert_file;
+  o.key_file = etcd.client_tls().key_file;
+  etcd_client c(io.executor(), o);
+  running_watch w(io, c, "tw/");
+  REQUIRE(eventually([&] { return w.log.resyncs() == 1; }));
+  io.await(c.put("tw/1", "v")).value();
+  REQUIRE(eventually([&] { return w.log.size() == 1; }));
+  etcd.stop();
+  etcd.start();
+  io.await(c.put("tw/2", "v")).value();
+  REQUIRE(eventually([&] { return w.log.size() == 2; }));
+  auto events = w.log.events();
+  CHECK(events[0].record.key == "tw/1");
+  CHECK(events[1].record.key == "tw/2");
   CHECK(w.log.resyncs() == 1);
 }

@@ -1,5 +1,6 @@
-// Certificates generated at start-up for --tls: a throw-away CA and a server certificate for
-// 127.0.0.1, ::1 and localhost, so clients can verify peer and host name against the CA.
+// Certificates generated at start-up for --tls (by support/certs.hpp): a throw-away CA and a server
+// certificate for 127.0.0.1, ::1 and localhost, so clients can verify peer and host name against
+// the CA.
 #pragma once
 
 #include <string>

@@ -5,14 +5,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
 
 #include "core/random.hpp"
+#include "support/certs.hpp"
 
 namespace tokenbroker::test {
 
@@ -40,13 +44,34 @@ etcd_fixture::etcd_fixture(etcd_fixture_options options) : options_(std::move(op
   do {
     peer_port_ = free_port();
   } while (peer_port_ == client_port_);
-  endpoint_ = "http://127.0.0.1:" + std::to_string(client_port_);
+  endpoint_ = (options_.tls ? "https://127.0.0.1:" : "http://127.0.0.1:") +
+              std::to_string(client_port_);
+  if (options_.tls) make_certificates();
   start();
   if (!options_.root_password.empty()) enable_auth();
 }
 
 etcd_fixture::~etcd_fixture() {
   if (proc_) proc_->terminate(std::chrono::seconds{5});
+}
+
+void etcd_fixture::make_certificates() {
+  test_ca ca("etcd test CA");
+  // clientAuth too: with --client-cert-auth, etcd 3.4's JSON gateway dials its own gRPC server
+  // presenting this certificate, and that server checks it like any client's.
+  auto server = ca.issue({"etcd", "serverAuth,clientAuth", "IP:127.0.0.1,DNS:localhost"});
+  auto client = ca.issue({"tokenbroker", "clientAuth", ""});
+  auto private_file = [&](const std::string& name, const std::string& pem) {
+    auto path = dir_.write(name, pem);  // in a 0700 directory until it is 0600 too
+    std::filesystem::permissions(path, std::filesystem::perms::owner_read |
+                                           std::filesystem::perms::owner_write);
+    return path;
+  };
+  client_tls_.ca_file = dir_.write("ca.pem", ca.cert_pem());
+  server_cert_file_ = dir_.write("server.pem", server.cert_pem);
+  server_key_file_ = private_file("server-key.pem", server.key_pem);
+  client_tls_.cert_file = dir_.write("client.pem", client.cert_pem);
+  client_tls_.key_file = private_file("client-key.pem", client.key_pem);
 }
 
 void etcd_fixture::launch() {
@@ -67,6 +92,10 @@ void etcd_fixture::launch() {
             "--logger=zap",
             "--log-outputs=stderr",
             "--log-level=warn"};
+  if (options_.tls)
+    o.argv.insert(o.argv.end(), {"--cert-file=" + server_cert_file_,
+                                 "--key-file=" + server_key_file_, "--client-cert-auth",
+                                 "--trusted-ca-file=" + client_tls_.ca_file});
   o.stderr_path = dir_.file("etcd-" + std::to_string(++runs_) + ".log");
   proc_ = std::make_unique<process>(std::move(o));
 }
@@ -81,7 +110,8 @@ void etcd_fixture::wait_ready() {
                                proc_->wait_exit(std::chrono::milliseconds{0})->describe() +
                                "); log:\n" + log());
     // /health answers true once the member has a leader and can serve reads.
-    auto r = http_call(endpoint_, {}, "GET", "/health", {}, {}, std::chrono::seconds{2});
+    auto r = http_call_tls(endpoint_, client_tls_, "GET", "/health", {}, {},
+                           std::chrono::seconds{2});
     if (r.status == 200 && r.body.find("\"true\"") != std::string::npos) return;
     last = r.error.empty() ? std::to_string(r.status) + " " + r.body : r.error;
     if (std::chrono::steady_clock::now() > deadline)
@@ -136,13 +166,34 @@ http_result etcd_fixture::call(const std::string& path, const json& body,
                                const std::string& token) const {
   headers_list h{{"Content-Type", "application/json"}};
   if (!token.empty()) h.emplace_back("Authorization", token);
-  return http_call(endpoint_, {}, "POST", path, h, body.dump());
+  return http_call_tls(endpoint_, client_tls_, "POST", path, h, body.dump());
 }
 
 std::string etcd_fixture::root_token() const {
   auto r = call("/v3/auth/authenticate", {{"name", "root"}, {"password", options_.root_password}});
   if (r.status != 200) throw std::runtime_error("etcd authenticate: " + r.body + r.error);
   return r.json().at("token").get<std::string>();
+}
+
+std::optional<std::string> etcd_fixture::get(const std::string& key) const {
+  std::string token;
+  if (!options_.root_password.empty()) token = root_token();
+  auto r = call("/v3/kv/range", {{"key", base64_encode(key)}}, token);
+  if (r.status != 200) throw std::runtime_error("etcd range " + key + ": " + r.body + r.error);
+  auto doc = r.json();
+  auto kvs = doc.find("kvs");
+  if (kvs == doc.end() || kvs->empty()) return std::nullopt;
+  const auto text = kvs->front().value("value", std::string{});  // omitted when empty
+  std::string out(text.size() / 4 * 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(text.data()),
+                          static_cast<int>(text.size()));
+  if (n < 0 || text.size() % 4 != 0) throw std::runtime_error("etcd range " + key + ": bad base64");
+  // EVP_DecodeBlock counts the bytes that the padding stands for.
+  out.resize(static_cast<std::size_t>(n) - static_cast<std::size_t>(std::count(
+                                                text.end() - std::min<std::size_t>(2, text.size()),
+                                                text.end(), '=')));
+  return out;
 }
 
 }  // namespace tokenbroker::test

@@ -24,15 +24,26 @@ http_result http_call(const std::string& base_url, const std::string& ca_file,
                       const std::string& method, const std::string& target,
                       const headers_list& headers, const std::string& body,
                       std::chrono::milliseconds timeout) {
+  return http_call_tls(base_url, tls_files{ca_file, {}, {}}, method, target, headers, body,
+                       timeout);
+}
+
+http_result http_call_tls(const std::string& base_url, const tls_files& tls,
+                          const std::string& method, const std::string& target,
+                          const headers_list& headers, const std::string& body,
+                          std::chrono::milliseconds timeout) {
   auto base = http::url::parse(base_url);
   if (!base.has_value()) throw std::invalid_argument("bad URL " + base_url);
-  // One client per CA file and thread: an OpenSSL 3 context costs tens of milliseconds to build.
-  // No pooling, so every call opens a fresh connection (faults see one request per connection).
+  // One client per set of files and thread: an OpenSSL 3 context costs tens of milliseconds to
+  // build. No pooling, so every call opens a fresh connection (faults see one request per
+  // connection).
   struct cached_client {
-    explicit cached_client(const std::string& ca)
+    explicit cached_client(const tls_files& files)
         : client(ioc.get_executor(), [&] {
             http::client_options o;
-            o.ca_file = ca;
+            o.ca_file = files.ca_file;
+            o.cert_file = files.cert_file;
+            o.key_file = files.key_file;
             o.max_response_body = 512 * 1024 * 1024;
             o.max_idle_per_origin = 0;
             return o;
@@ -41,8 +52,8 @@ http_result http_call(const std::string& base_url, const std::string& ca_file,
     http::client client;
   };
   thread_local std::map<std::string, std::unique_ptr<cached_client>> clients;
-  auto& slot = clients[ca_file];
-  if (!slot) slot = std::make_unique<cached_client>(ca_file);
+  auto& slot = clients[tls.ca_file + '\0' + tls.cert_file + '\0' + tls.key_file];
+  if (!slot) slot = std::make_unique<cached_client>(tls);
   auto& ioc = slot->ioc;
   auto& client = slot->client;
   ioc.restart();

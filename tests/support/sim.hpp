@@ -36,6 +36,19 @@ http_result http_call(const std::string& base_url, const std::string& ca_file,
                       const headers_list& headers = {}, const std::string& body = {},
                       std::chrono::milliseconds timeout = std::chrono::seconds{5});
 
+/// The files an https client trusts and presents (PEM); empty ones are not used.
+struct tls_files {
+  std::string ca_file;    // extra trusted CA
+  std::string cert_file;  // client certificate, for servers that ask for one
+  std::string key_file;   // its key
+};
+
+/// http_call that also presents a client certificate (`tls.cert_file`, `tls.key_file`).
+http_result http_call_tls(const std::string& base_url, const tls_files& tls,
+                          const std::string& method, const std::string& target,
+                          const headers_list& headers = {}, const std::string& body = {},
+                          std::chrono::milliseconds timeout = std::chrono::seconds{5});
+
 /// "Basic " + base64(id ":" secret): header C of PROTOCOL.md §2.
 std::string basic_auth(const std::string& id, const std::string& secret);
 /// application/x-www-form-urlencoded body from name/value pairs.
