@@ -5,7 +5,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -15,6 +14,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "cluster/etcd_codec.hpp"
 #include "core/random.hpp"
 #include "support/certs.hpp"
 
@@ -183,17 +183,10 @@ std::optional<std::string> etcd_fixture::get(const std::string& key) const {
   auto doc = r.json();
   auto kvs = doc.find("kvs");
   if (kvs == doc.end() || kvs->empty()) return std::nullopt;
-  const auto text = kvs->front().value("value", std::string{});  // omitted when empty
-  std::string out(text.size() / 4 * 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(text.data()),
-                          static_cast<int>(text.size()));
-  if (n < 0 || text.size() % 4 != 0) throw std::runtime_error("etcd range " + key + ": bad base64");
-  // EVP_DecodeBlock counts the bytes that the padding stands for.
-  out.resize(static_cast<std::size_t>(n) - static_cast<std::size_t>(std::count(
-                                                text.end() - std::min<std::size_t>(2, text.size()),
-                                                text.end(), '=')));
-  return out;
+  // The value is omitted when empty.
+  auto value = cluster::codec::decode_bytes(kvs->front().value("value", std::string{}));
+  if (!value) throw std::runtime_error("etcd range " + key + ": bad base64");
+  return value;
 }
 
 }  // namespace tokenbroker::test
