@@ -457,8 +457,18 @@ cluster_config load_cluster(checker& c, const toml::table& t, bool config_privat
     auto v = c.file_path(t, p, key);
     if (!v) continue;
     struct stat st{};
-    if (::stat(v->c_str(), &st) != 0 || !S_ISREG(st.st_mode)) c.fail(p + key, "no such file " + *v);
-    else *dst = *v;
+    if (::stat(v->c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      c.fail(p + key, "no such file " + *v);
+      continue;
+    }
+    *dst = *v;
+    // The client certificate's private key is a secret like any other.
+    auto problem = std::string_view(key) == "key_file" ? permission_problem(*v, st.st_mode) : "";
+    if (problem.empty()) continue;
+    if (c.strict_secret_permissions)
+      c.fail(p + key, problem + " (or set server.secret_permissions = \"warn\")");
+    else
+      c.warn(p + key, problem);
   }
   if (cc.cert_file.empty() != cc.key_file.empty())
     c.fail(p + "cert_file", "cert_file and key_file go together");

@@ -10,6 +10,12 @@
 
 namespace tokenbroker::config {
 
+std::string permission_problem(const std::string& path, unsigned mode) {
+  if ((mode & 0077) == 0) return {};
+  return fmt::format("{} has mode {:04o}: readable or writable by group or others; chmod 600 it",
+                     path, mode & 07777);
+}
+
 secret_read read_secret_file_checked(const std::string& path, bool strict) {
   secret_read out;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -30,11 +36,8 @@ secret_read read_secret_file_checked(const std::string& path, bool strict) {
     out.problem = path + " is larger than 64 KiB; is it really a secret?";
     return out;
   }
-  std::string perm_problem;
-  if (st.st_mode & 0077) {
-    perm_problem = fmt::format("{} has mode {:04o}: readable or writable by group or others; "
-                               "chmod 600 it",
-                               path, st.st_mode & 07777);
+  std::string perm_problem = permission_problem(path, st.st_mode);
+  if (!perm_problem.empty()) {
     if (strict) {
       ::close(fd);
       out.problem = perm_problem + " (or set server.secret_permissions = \"warn\")";

@@ -13,6 +13,10 @@ struct secret_read {
   std::string problem;          // why it failed, or a warning when value is set
 };
 
+/// Why a secret file with `mode` may not be trusted (group or others may read or write it), or
+/// "" when its mode is fine.
+std::string permission_problem(const std::string& path, unsigned mode);
+
 /// Reads `path` (trailing newlines stripped). A file readable or writable by group/others is an
 /// error when `strict`, else a warning. Empty, missing, non-regular or huge files are errors.
 secret_read read_secret_file_checked(const std::string& path, bool strict);

@@ -180,6 +180,21 @@ TEST_CASE("secret_files_readable_by_others_are_refused") {
   CHECK(contains(relaxed.output, "mode 0644"));
 }
 
+TEST_CASE("an_etcd_client_key_readable_by_others_is_refused") {
+  config_case c;
+  auto cert = c.dir.write("etcd-client.pem", "certificate\n");
+  auto key = c.dir.write("etcd-client.key", "private key\n");
+  ::chmod(key.c_str(), 0640);
+  auto cluster = "[cluster]\netcd = [\"https://etcd.example:2379\"]\ncert_file = \"" + cert +
+                 "\"\nkey_file = \"" + key + "\"\n";
+  auto r = c.check(c.keyed_server() + c.valid_credential() + cluster);
+  CHECK(r.code == 1);
+  CHECK_MESSAGE(contains(r.output, "cluster.key_file: " + key + " has mode 0640"), r.output);
+  ::chmod(key.c_str(), 0600);
+  auto ok = c.check(c.keyed_server() + c.valid_credential() + cluster);
+  CHECK_MESSAGE(ok.code == 0, ok.output);
+}
+
 TEST_CASE("inline_secrets_are_refused_in_a_config_others_can_read") {
   config_case c;
   auto cfg = c.server() +
