@@ -1,5 +1,8 @@
 #include "http/request_view.hpp"
 
+#include <array>
+#include <cstdint>
+
 #include <boost/beast/core/string.hpp>
 
 namespace tokenbroker::http {
@@ -24,14 +27,37 @@ std::optional<std::string_view> request_view::field(std::string_view name) const
 
 namespace {
 
-// RFC 9110 §5.6.2 token characters.
-bool is_tchar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+// RFC 9110 §5.6.2 token characters, what this parser takes as is in a field value (printable
+// ASCII, space and tab) and in a target (printable ASCII): one table lookup per byte.
+constexpr std::uint8_t tchar = 1, plain_value = 2, visible = 4;
+constexpr auto char_classes = [] {
+  std::array<std::uint8_t, 256> t{};
+  for (int c = 0x20; c <= 0x7e; ++c) t[static_cast<std::size_t>(c)] = plain_value | visible;
+  t[' '] = plain_value;
+  t['\t'] = plain_value;
+  for (int c = 0; c < 256; ++c)
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+      t[static_cast<std::size_t>(c)] |= tchar;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] |= tchar;
+  return t;
+}();
+
+bool all_of_class(std::string_view s, std::uint8_t cls) {
+  for (char c : s)
+    if (!(char_classes[static_cast<unsigned char>(c)] & cls)) return false;
+  return true;
 }
 
-// Printable ASCII, space and tab: a field value this parser takes as is.
-bool is_plain_value_char(char c) { return c == '\t' || (c >= 0x20 && c <= 0x7e); }
+// Fields that frame a body or ask for more than one exchange: the full parser's business.
+bool refused_field(std::string_view name) {
+  switch (name.size()) {
+    case 6: return beast::iequals(name, "expect");
+    case 7: return beast::iequals(name, "upgrade");
+    case 14: return beast::iequals(name, "content-length");
+    case 17: return beast::iequals(name, "transfer-encoding");
+    default: return false;
+  }
+}
 
 std::string_view trim_ows(std::string_view v) {
   while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
@@ -72,8 +98,7 @@ std::optional<simple_request> parse_simple_request(std::string_view data,
   auto sp = line.find(' ');
   if (sp == std::string_view::npos) return std::nullopt;
   r.target = line.substr(0, sp);
-  for (char c : r.target)
-    if (c <= 0x20 || c >= 0x7f) return std::nullopt;
+  if (!all_of_class(r.target, visible)) return std::nullopt;
   auto version = line.substr(sp + 1);
   if (version == "HTTP/1.1") r.version = 11;
   else if (version == "HTTP/1.0") r.version = 10;
@@ -87,16 +112,12 @@ std::optional<simple_request> parse_simple_request(std::string_view data,
     auto colon = line.find(':');
     if (colon == 0 || colon == std::string_view::npos) return std::nullopt;  // obs-fold too
     auto name = line.substr(0, colon);
-    for (char c : name)
-      if (!is_tchar(c)) return std::nullopt;
     auto value = line.substr(colon + 1);
-    for (char c : value)
-      if (!is_plain_value_char(c)) return std::nullopt;  // a bare LF or CR among them too
+    // A bare LF or CR fails these too.
+    if (!all_of_class(name, tchar) || !all_of_class(value, plain_value) || refused_field(name))
+      return std::nullopt;
     value = trim_ows(value);
-    // The body's framing, and requests that ask for more than one exchange.
-    for (std::string_view refused : {"content-length", "transfer-encoding", "upgrade", "expect"})
-      if (beast::iequals(name, refused)) return std::nullopt;
-    if (beast::iequals(name, "connection")) {
+    if (name.size() == 10 && beast::iequals(name, "connection")) {
       if (connection_seen || !read_connection(value, close, keep_alive)) return std::nullopt;
       connection_seen = true;
     }

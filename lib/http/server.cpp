@@ -326,7 +326,7 @@ awaitable<void> server::run_accept(listener& l) {
 
 template <class Protocol>
 awaitable<void> server::run_session(beast::basic_stream<Protocol> stream, peer_info peer) {
-  ++connections_;
+  peak_connections_ = std::max(peak_connections_, ++connections_);
   auto slot = sessions_.insert(sessions_.end(),
                                session_slot{[&stream] { stream.socket().close(); }});
   struct guard {
@@ -421,7 +421,11 @@ awaitable<server::exchange> server::do_parsed_request(beast::basic_stream<Protoc
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     streamed_request sr{&stream, buffer, parser, peer, limits_};
     stream_outcome out;
-    buffer.reserve(streaming_read_buffer);
+    // Room for the pieces of a large body (or one of unknown length) only.
+    auto declared = parser.content_length();
+    if (parser.chunked() || (declared && *declared > buffer.capacity() - buffer.size()))
+      buffer.reserve(std::min<std::uint64_t>(declared.value_or(streaming_read_buffer),
+                                             streaming_read_buffer));
     try {
       out = co_await streaming_.handle(sr);
     } catch (const std::exception& x) {

@@ -97,6 +97,12 @@ class server {
   /// request and close.
   void stop();
   std::size_t connections() const noexcept { return connections_; }
+  /// The most connections open at once since the last call; the count restarts from now.
+  std::size_t take_peak_connections() noexcept {
+    auto peak = peak_connections_;
+    peak_connections_ = connections_;
+    return peak;
+  }
 
  private:
   struct listener;
@@ -119,6 +125,7 @@ class server {
   stream_route streaming_;
   std::list<listener> listeners_;
   std::size_t connections_ = 0;
+  std::size_t peak_connections_ = 0;
   bool stopping_ = false;
   /// Every session; stop() closes at once those waiting for a next request with nothing read
   /// yet. One entry per connection, not per request.
