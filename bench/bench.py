@@ -690,7 +690,7 @@ def scenario_rss(servers, sim, cfg):
     bad = soak["token_bad_json"] + soak["token_expired"] + soak["token_went_back"]
     section("Memory", [
         "| figure | broker | nginx | target (broker) |", "|---|---:|---:|---|",
-        f"| RSS idle (at start: 1 credential, one token fetched) | {idle['broker'] / 1024:.1f} MiB | "
+        f"| RSS idle (at start: 3 credentials — Privicore and the two origin ones —, one token fetched) | {idle['broker'] / 1024:.1f} MiB | "
         f"{idle['nginx'] / 1024:.1f} MiB (master + worker) | < 10 MiB |",
         f"| PSS idle (shared pages split among their users) | {pss['broker'] / 1024:.1f} MiB | "
         f"{pss['nginx'] / 1024:.1f} MiB | — |",
