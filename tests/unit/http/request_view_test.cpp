@@ -51,6 +51,7 @@ TEST_CASE("anything_beyond_the_plain_shape_is_left_to_beasts_parser") {
   CHECK_FALSE(simple("GET /a b HTTP/1.1\r\n\r\n"));
   CHECK_FALSE(simple("GET /a HTTP/2.0\r\n\r\n"));
   CHECK_FALSE(simple("GET /a\x01 HTTP/1.1\r\n\r\n"));
+  CHECK_FALSE(simple("GET /a\tb HTTP/1.1\r\n\r\n"));
   // A body, or its framing, in any spelling.
   CHECK_FALSE(simple("GET /a HTTP/1.1\r\nContent-Length: 0\r\n\r\n"));
   CHECK_FALSE(simple("GET /a HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n"));
