@@ -26,6 +26,8 @@ namespace {
 
 constexpr std::string_view k_prefix = "/v1/proxy/";
 constexpr std::string_view k_continue = "HTTP/1.1 100 Continue\r\n\r\n";
+// Answers up to this size (declared) are relayed whole, header and body in one write.
+constexpr std::size_t small_answer_limit = 16 * 1024;
 
 // The buffer a body streams through, piece by piece: allocated when a body needs it, no larger
 // than that body (when its length is declared) and at most `max`. A 64 KiB piece for every
@@ -447,7 +449,8 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
       // The body: what was kept, then the rest of the client's stream.
       if (!kept.empty()) wec = co_await write_piece(write_up, up, kept.data(), kept.size(), true);
       x.bytes_up = kept.size();
-      auto piece = buf.get(content_length);
+      std::span<char> piece;
+      if (!parser.is_done()) piece = buf.get(content_length);  // a body left to stream
       while (!wec && !parser.is_done()) {
         auto n = co_await read_client(client, sr, piece.data(), piece.size(), timeout);
         if (!n)
@@ -491,10 +494,14 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
     if (code == 401) x.entry->cred->invalidate(token->access_token);
 
     // 5. A body worth holding on to: a 401 we may retry, a 202 whose command we wait for.
+    // Also a small body of declared length: read with its header (it has usually arrived with
+    // it), the whole answer then leaves in one write.
     std::string prefix;
     bool hold = (code == 401 && small && attempt == 0) || (code == 202 && x.wait);
-    if (hold && !res->is_done()) {
-      prefix.resize(options_.command_body_limit);
+    auto declared = res->content_length();
+    bool small_answer = declared && *declared <= small_answer_limit;
+    if ((hold || small_answer) && !res->is_done()) {
+      prefix.resize(hold ? options_.command_body_limit : static_cast<std::size_t>(*declared));
       std::size_t got = 0;
       while (!res->is_done() && got < prefix.size()) {
         auto n = co_await read_upstream(c, *res, prefix.data() + got, prefix.size() - got, timeout);
@@ -590,15 +597,23 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
       auto [ec, n] = co_await bhttp::async_write(client, out, use_tuple);
       co_return ec;
     };
-    down.body().data = nullptr;
-    down.body().more = !no_body;
-    client.expires_after(write_timeout);
-    auto [hec, hn] = co_await bhttp::async_write_header(client, out, use_tuple);
-    if (hec) co_return http::stream_outcome{};
     boost::system::error_code dec;
-    if (!prefix.empty()) dec = co_await write_piece(write_down, down, prefix.data(), prefix.size(), true);
     x.bytes_down = prefix.size();
-    auto piece = no_body ? std::span<char>{} : buf.get(res->content_length());
+    if (whole) {
+      // The whole answer is at hand (a small one is read with its header): header and body
+      // leave in one write, not two.
+      dec = co_await write_piece(write_down, down, prefix.data(), prefix.size(), false);
+      if (dec) co_return http::stream_outcome{};
+    } else {
+      down.body().data = nullptr;
+      down.body().more = !no_body;
+      client.expires_after(write_timeout);
+      auto [hec, hn] = co_await bhttp::async_write_header(client, out, use_tuple);
+      if (hec) co_return http::stream_outcome{};
+      if (!prefix.empty())
+        dec = co_await write_piece(write_down, down, prefix.data(), prefix.size(), true);
+    }
+    auto piece = no_body || whole ? std::span<char>{} : buf.get(res->content_length());
     c.reserve_read_buffer(piece.size());
     while (!dec && !no_body && !res->is_done()) {
       auto n = co_await read_upstream(c, *res, piece.data(), piece.size(), timeout);
@@ -612,7 +627,7 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
       x.bytes_down += *n;
       dec = co_await write_piece(write_down, down, piece.data(), *n, true);
     }
-    if (!dec && !no_body) dec = co_await write_piece(write_down, down, nullptr, 0, false);
+    if (!dec && !no_body && !whole) dec = co_await write_piece(write_down, down, nullptr, 0, false);
     if (dec) co_return http::stream_outcome{};
     if (res->is_done() && res->keep_alive() && !res->need_eof() && body_sent) {
       c.shrink_read_buffer();  // an idle pooled connection keeps only what it holds
