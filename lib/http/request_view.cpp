@@ -5,6 +5,8 @@
 
 #include <boost/beast/core/string.hpp>
 
+#include "http/list.hpp"
+
 namespace tokenbroker::http {
 
 request_view::request_view(const bhttp::request_header<>& h)
@@ -59,25 +61,15 @@ bool refused_field(std::string_view name) {
   }
 }
 
-std::string_view trim_ows(std::string_view v) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-  return v;
-}
-
 // The Connection value's tokens, when each is "close" or "keep-alive"; anything else (upgrade,
 // a hop-by-hop field list) is for the full parser.
 bool read_connection(std::string_view v, bool& close, bool& keep_alive) {
-  while (!v.empty()) {
-    auto comma = v.find(',');
-    auto token = trim_ows(v.substr(0, comma));
+  return for_each_element(v, [&](std::string_view token) {
     if (beast::iequals(token, "close")) close = true;
     else if (beast::iequals(token, "keep-alive")) keep_alive = true;
-    else if (!token.empty()) return false;
-    if (comma == std::string_view::npos) break;
-    v.remove_prefix(comma + 1);
-  }
-  return true;
+    else return false;
+    return true;
+  });
 }
 
 }  // namespace
