@@ -59,6 +59,12 @@ class registry {
   using result_counters = std::vector<std::pair<std::string, prometheus::Counter*>>;
   std::mutex token_counters_mutex_;
   std::unordered_map<std::string, result_counters, name_hash, std::equal_to<>> token_counters_;
+  struct proxy_counters {
+    std::vector<std::pair<int, prometheus::Counter*>> by_code;
+    prometheus::Histogram* duration = nullptr;
+  };
+  std::mutex proxy_counters_mutex_;
+  std::unordered_map<std::string, proxy_counters, name_hash, std::equal_to<>> proxy_counters_;
 
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& token_requests_;
