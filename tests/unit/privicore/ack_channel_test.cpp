@@ -202,7 +202,9 @@ TEST_CASE("stop_wakes_waiters_at_once_and_refuses_further_joins") {
 TEST_CASE("channel_joins_over_wss_verifying_the_servers_certificate_and_host") {
   loopback_certificate cert;
   fixture fx;
-  fx.tls_http.emplace(fx.ioc.get_executor(), http::client_options{.ca_file = cert.ca_file});
+  http::client_options trusting;
+  trusting.ca_file = cert.ca_file;
+  fx.tls_http.emplace(fx.ioc.get_executor(), trusting);
   auto& ch = fx.start_channel(secret{"pt-1"}, fast_channel(), &*fx.tls_http, true);
   fx.run([&]() -> awaitable<void> {
     auto peer = co_await fx.ws_server.accept_tls(cert.server_context);
