@@ -9,9 +9,11 @@
 #include <span>
 #include <vector>
 
+#include "app/proxy_wire.hpp"
 #include "core/log.hpp"
 #include "http/path.hpp"
 #include "http/router.hpp"
+#include "http/write.hpp"
 #include "privicore/parse.hpp"
 
 namespace tokenbroker::app {
@@ -53,55 +55,6 @@ class piece_buffer {
   std::size_t size_ = 0;
 };
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-// Calls `fn` for each comma-separated element of every `name` field.
-template <class Fn>
-void each_element(const bhttp::fields& f, field name, Fn fn) {
-  for (auto it = f.find(name); it != f.end() && it->name() == name; ++it) {
-    std::string_view v = it->value();
-    while (!v.empty()) {
-      auto comma = v.find(',');
-      auto item = trim(v.substr(0, comma));
-      if (!item.empty()) fn(item);
-      if (comma == std::string_view::npos) break;
-      v.remove_prefix(comma + 1);
-    }
-  }
-}
-
-// Header fields that describe one connection rather than the message (RFC 9110 §7.6.1), and
-// whatever the Connection header itself names.
-struct hop_filter {
-  std::vector<std::string> named;
-
-  explicit hop_filter(const bhttp::fields& f) {
-    each_element(f, field::connection, [&](std::string_view t) { named.emplace_back(t); });
-  }
-  bool drops(std::string_view name) const {
-    static constexpr std::string_view fixed[] = {
-        "connection", "keep-alive", "proxy-connection",   "te",
-        "trailer",    "upgrade",    "transfer-encoding", "proxy-authenticate",
-        "proxy-authorization"};
-    for (auto f : fixed)
-      if (iequals(name, f)) return true;
-    for (const auto& n : named)
-      if (iequals(name, n)) return true;
-    return false;
-  }
-};
-
 struct target_parts {
   std::string name;
   std::string path;   // cleaned, still percent-encoded
@@ -125,23 +78,6 @@ result<target_parts> split_target(std::string_view target) {
   p.path = std::move(*path);
   p.query = std::string(query);
   return p;
-}
-
-// `Prefer: wait=N` (RFC 7240): seconds, capped; nullopt when absent or malformed (ignored).
-std::optional<std::chrono::seconds> preferred_wait(const bhttp::fields& f,
-                                                   std::chrono::seconds cap) {
-  std::optional<std::chrono::seconds> wait;
-  each_element(f, field::prefer, [&](std::string_view item) {
-    auto eq = item.find('=');
-    if (eq == std::string_view::npos || !iequals(trim(item.substr(0, eq)), "wait")) return;
-    auto v = trim(item.substr(eq + 1));
-    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-    std::int64_t n = -1;
-    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-    if (ec == std::errc{} && p == v.data() + v.size() && n >= 0)
-      wait = std::min(std::chrono::seconds{n}, cap);
-  });
-  return wait;
 }
 
 std::string inject_value(const std::string& format, const secret& token) {
@@ -174,15 +110,16 @@ upstream_failure classify_io(const error& e, std::string_view stage) {
   return {stage == "connect" ? "connect" : "reset", status::bad_gateway, e.message};
 }
 
+// Tells the client to send its body (Expect: 100-continue).
 template <class Stream>
-awaitable<boost::system::error_code> write_raw(Stream& s, std::string_view bytes,
-                                               std::chrono::milliseconds timeout) {
-  s.expires_after(timeout);
-  auto [ec, n] = co_await net::async_write(s, net::buffer(bytes.data(), bytes.size()), use_tuple);
-  co_return ec;
+awaitable<boost::system::error_code> write_continue(Stream& s, std::chrono::milliseconds timeout) {
+  std::array<net::const_buffer, 1> wire{net::buffer(k_continue.data(), k_continue.size())};
+  co_return co_await http::write_all(s, wire, timeout);
 }
 
-// Reads up to `size` request-body bytes from the client into `data`.
+// Reads up to `size` request-body bytes from the client into `data`: what has arrived, not
+// waiting for `size` (a stream that trickles is relayed as it comes; a stall loses nothing
+// already read).
 template <class Stream>
 awaitable<result<std::size_t>> read_client(Stream& s, http::streamed_request& sr, char* data,
                                            std::size_t size, std::chrono::milliseconds timeout) {
@@ -190,12 +127,12 @@ awaitable<result<std::size_t>> read_client(Stream& s, http::streamed_request& sr
   body.data = data;
   body.size = size;
   s.expires_after(timeout);
-  auto [ec, n] = co_await bhttp::async_read(s, sr.buffer, sr.parser, use_tuple);
+  auto [ec, n] = co_await bhttp::async_read_some(s, sr.buffer, sr.parser, use_tuple);
   if (ec && ec != bhttp::error::need_buffer) co_return http::io_error(ec, "reading the request body");
   co_return size - body.size;
 }
 
-// Reads up to `size` response-body bytes from the upstream into `data`.
+// Reads up to `size` response-body bytes from the upstream into `data`, as read_client does.
 awaitable<result<std::size_t>> read_upstream(http::connection& c,
                                              bhttp::response_parser<bhttp::buffer_body>& p,
                                              char* data, std::size_t size,
@@ -204,21 +141,9 @@ awaitable<result<std::size_t>> read_upstream(http::connection& c,
   body.data = data;
   body.size = size;
   c.expires_at(steady_clock::now() + timeout);
-  auto ec = co_await c.read(p);
+  auto ec = co_await c.read_some(p);
   if (ec && ec != bhttp::error::need_buffer) co_return http::io_error(ec, "reading the upstream body");
   co_return size - body.size;
-}
-
-// Writes one piece of a buffer_body message through its serializer (`more` = false ends it).
-template <class Write, class Message>
-awaitable<boost::system::error_code> write_piece(Write write, Message& m, const char* data,
-                                                 std::size_t n, bool more) {
-  m.body().data = const_cast<char*>(data);
-  m.body().size = n;
-  m.body().more = more;
-  auto ec = co_await write();
-  if (ec == bhttp::error::need_buffer) ec = {};
-  co_return ec;
 }
 
 }  // namespace
@@ -332,7 +257,7 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
   // 1. The request body: read whole when small (so a 401 can be retried), else streamed.
   const auto content_length = parser.content_length();
   const bool framed = content_length.has_value() || parser.chunked();
-  const bool client_expects = iequals(h[field::expect], "100-continue");
+  const bool client_expects = beast::iequals(h[field::expect], "100-continue");
   bool forward_expect = false;  // let the upstream answer the client's Expect
   std::string kept;
   if (!parser.is_done()) {
@@ -341,7 +266,7 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
       forward_expect = true;  // a large upload: the upstream may refuse it before it is sent
     } else {
       if (client_expects) {
-        if (auto ec = co_await write_raw(client, k_continue, write_timeout); ec)
+        if (auto ec = co_await write_continue(client, write_timeout); ec)
           co_return http::stream_outcome{};
       }
       kept.resize(options_.retry_body_limit);
@@ -368,6 +293,8 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
   }
 
   piece_buffer buf(options_.chunk_size);
+  const std::string host = x.target->base.host_header();
+  std::string head_bytes;  // the header on its way, upstream then down
   for (int attempt = 0;; ++attempt) {
     auto value = inject_value(x.entry->inject_format, token->access_token);
     if (!header_safe(value))
@@ -375,46 +302,36 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
                                  "the token cannot be sent in a header (line break)"});
 
     // 3. The upstream request header: the client's fields minus hop-by-hop ones, minus any
-    // credentials the client sent, plus ours.
-    bhttp::request<bhttp::buffer_body> up;
-    up.method_string(h.method_string());
-    up.target(x.upstream_target);
-    up.version(11);
-    hop_filter hops(h);
-    for (const auto& f : h) {
-      auto name = f.name_string();
-      if (hops.drops(name) || iequals(name, "host") || iequals(name, "content-length") ||
-          iequals(name, "expect") || iequals(name, "authorization") ||
-          iequals(name, "x-dpt-authorization") || iequals(name, x.entry->inject_header) ||
-          iequals(name, "x-token-broker"))
-        continue;
-      if (x.wait && f.name() == field::prefer) continue;  // ours to honour, not the upstream's
-      up.insert(name, f.value());
-    }
-    up.set(field::host, x.target->base.host_header());
-    up.set(x.entry->inject_header, value);
-    up.insert(field::via, "1.1 tokenbroker");
-    up.keep_alive(true);
+    // credentials the client sent, plus ours (proxy_wire.hpp).
+    upstream_request u;
+    u.target = x.upstream_target;
+    u.host = host;
+    u.inject_header = x.entry->inject_header;
+    u.inject_value = value;
+    u.drop_prefer = x.wait.has_value();
     if (small) {
-      if (framed || !kept.empty()) up.content_length(kept.size());
+      if (framed || !kept.empty()) u.content_length = kept.size();
     } else if (content_length) {
-      up.content_length(*content_length);
+      u.content_length = *content_length;
     } else {
-      up.chunked(true);
+      u.chunked = true;
     }
-    if (forward_expect) up.set(field::expect, "100-continue");
+    u.expect_continue = forward_expect;
+    upstream_head(h, u, head_bytes);
 
     // 4. Connect (a pooled connection when one is idle), send, read the answer's header.
     auto conn = co_await x.target->client->acquire(
         x.target->base, steady_clock::now() + x.target->client->options().connect_timeout);
     if (!conn) co_return upstream_failed(classify_io(conn.error(), "connect"));
     auto& c = *conn.value();
-    bhttp::request_serializer<bhttp::buffer_body> ser(up);
-    auto write_up = [&]() { return c.write(ser); };
-    up.body().data = nullptr;
-    up.body().more = true;
-    c.expires_at(steady_clock::now() + timeout);
-    auto wec = co_await c.write_header(ser);
+    // Writes the header (unless already sent), a piece of body, and the end of a chunked one.
+    auto send_up = [&](std::string_view head_part, std::string_view body,
+                       bool last) -> awaitable<boost::system::error_code> {
+      wire_piece wire(head_part, body, u.chunked, last);
+      co_return co_await c.write_all(wire.buffers(), timeout);
+    };
+    boost::system::error_code wec;
+    if (forward_expect) wec = co_await send_up(head_bytes, {}, false);
 
     std::optional<bhttp::response_parser<bhttp::buffer_body>> res;
     // Reads the next answer's header; interim 1xx answers are skipped, except the 100 Continue
@@ -438,7 +355,7 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
     if (!wec && forward_expect) {
       rec = co_await read_head(true);
       if (!rec && res->get().result_int() == 100) {
-        if (auto ec = co_await write_raw(client, k_continue, write_timeout); ec)
+        if (auto ec = co_await write_continue(client, write_timeout); ec)
           co_return http::stream_outcome{};
       } else if (!rec) {
         refused_early = true;  // relay the refusal; the body is never sent
@@ -446,11 +363,14 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
     }
     bool body_sent = false;
     if (!wec && !rec && !refused_early) {
-      // The body: what was kept, then the rest of the client's stream.
-      if (!kept.empty()) wec = co_await write_piece(write_up, up, kept.data(), kept.size(), true);
+      // The header (unless sent for Expect) and what was kept leave in one write, then the
+      // rest of the client's stream.
+      std::string_view first = forward_expect ? std::string_view{} : head_bytes;
+      wec = co_await send_up(first, kept, false);
       x.bytes_up = kept.size();
       std::span<char> piece;
       if (!parser.is_done()) piece = buf.get(content_length);  // a body left to stream
+      bool ended = !u.chunked;  // a chunked body ends with its last chunk
       while (!wec && !parser.is_done()) {
         auto n = co_await read_client(client, sr, piece.data(), piece.size(), timeout);
         if (!n)
@@ -458,13 +378,10 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
                                       version));
         if (*n == 0) continue;
         x.bytes_up += *n;
-        c.expires_at(steady_clock::now() + timeout);
-        wec = co_await write_piece(write_up, up, piece.data(), *n, true);
+        ended = ended || parser.is_done();
+        wec = co_await send_up({}, std::string_view(piece.data(), *n), parser.is_done());
       }
-      if (!wec) {
-        c.expires_at(steady_clock::now() + timeout);
-        wec = co_await write_piece(write_up, up, nullptr, 0, false);
-      }
+      if (!wec && !ended) wec = co_await send_up({}, {}, true);
       body_sent = !wec;
       // After a failed write the upstream may still have answered (and closed) before taking
       // the whole body: an answer already on the wire is worth relaying.
@@ -481,9 +398,8 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
       if (stale) continue;  // a pooled connection the upstream had closed: once more, fresh
       if (rec.category() == bhttp::make_error_code(bhttp::error::bad_version).category() &&
           rec != bhttp::error::end_of_stream && rec != bhttp::error::partial_message)
-        co_return upstream_failed({"protocol", status::bad_gateway,
-                                   "malformed answer from " + x.target->base.host_header()});
-      auto e = http::io_error(rec, "upstream " + x.target->base.host_header());
+        co_return upstream_failed({"protocol", status::bad_gateway, "malformed answer from " + host});
+      auto e = http::io_error(rec, "upstream " + host);
       co_return upstream_failed(classify_io(e, "request"));
     }
 
@@ -527,7 +443,7 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
       http::response pass{head.result(), version};
       hop_filter pass_hops(head);
       for (const auto& f : head)
-        if (!pass_hops.drops(f.name_string())) pass.insert(f.name_string(), f.value());
+        if (!pass_hops.drops(f)) pass.insert(f.name_string(), f.value());
       pass.body() = std::move(prefix);
       pass.prepare_payload();
       co_return reply(std::move(pass));
@@ -537,85 +453,39 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
       http::response accepted{head.result(), head.version()};
       for (const auto& f : head) accepted.insert(f.name_string(), f.value());
       accepted.body() = prefix;
-      auto id = privicore::parse_command_id(accepted);
-      if (id) {
+      if (auto id = privicore::parse_command_id(accepted)) {
         if (reusable) x.target->client->release(std::move(conn.value()));
-        auto until = x.started + *x.wait;
-        std::string command = *id;
-        auto outcome = co_await x.provider->await_command(std::move(command), prepared, until);
-        std::string preference = "wait=" + std::to_string(x.wait->count());
-        if (!outcome && outcome.error().code == errc::timeout) {
-          auto r = http::json_response(
-              status::gateway_timeout,
-              json{{"error", "upstream_timeout"},
-                   {"message", "command " + *id + " had no outcome within " +
-                                   std::to_string(x.wait->count()) + " s"},
-                   {"commandId", *id}}
-                  .dump(),
-              version);
-          r.set(field::preference_applied, preference);
-          co_return reply(std::move(r));
-        }
-        if (!outcome)
-          co_return upstream_failed({"command", status::bad_gateway, outcome.error().describe()});
-        auto r = http::json_response(
-            status::ok,
-            json{{"commandId", *id},
-                 {"status", outcome->succeeded ? "succeeded" : "rejected"},
-                 {"body", outcome->body}}
-                .dump(),
-            version);
-        r.set(field::preference_applied, preference);
-        co_return reply(std::move(r));
+        co_return reply(co_await command_outcome(x, *id, prepared, version));
       }
       // Not a command id after all: the 202 passes through untouched.
     }
 
     // 6. Relay the answer: header, what was held, then the rest of the upstream's stream.
-    bhttp::response<bhttp::buffer_body> down;
-    down.result(head.result_int());
-    down.reason(head.reason());
-    down.version(version);
-    hop_filter down_hops(head);
-    for (const auto& f : head)
-      if (!down_hops.drops(f.name_string())) down.insert(f.name_string(), f.value());
-    down.insert(field::via, "1.1 tokenbroker");
     const bool no_body = h.method() == http::verb::head || code == 204 || code == 304 ||
                          (code >= 100 && code < 200);
-    bool keep = h.keep_alive() && parser.is_done() && body_sent;
-    if (!no_body && !res->content_length()) {
+    downstream_answer d;
+    d.version = version;
+    d.keep_alive = h.keep_alive() && parser.is_done() && body_sent;
+    if (!no_body && !declared) {
       if (version >= 11) {
-        down.chunked(true);
+        d.chunked = true;
       } else {
-        keep = false;  // an HTTP/1.0 client learns the end from the close
+        d.keep_alive = false;  // an HTTP/1.0 client learns the end from the close
       }
     }
-    down.keep_alive(keep);
-    bhttp::response_serializer<bhttp::buffer_body> out(down);
-    auto write_down = [&]() -> awaitable<boost::system::error_code> {
-      client.expires_after(write_timeout);
-      auto [ec, n] = co_await bhttp::async_write(client, out, use_tuple);
-      co_return ec;
+    downstream_head(head, d, head_bytes);
+    auto send_down = [&](std::string_view head_part, std::string_view body,
+                         bool last) -> awaitable<boost::system::error_code> {
+      wire_piece wire(head_part, body, d.chunked, last);
+      co_return co_await http::write_all(client, wire.buffers(), write_timeout);
     };
-    boost::system::error_code dec;
+    // The whole answer is at hand (a small one is read with its header): it leaves in one write.
     x.bytes_down = prefix.size();
-    if (whole) {
-      // The whole answer is at hand (a small one is read with its header): header and body
-      // leave in one write, not two.
-      dec = co_await write_piece(write_down, down, prefix.data(), prefix.size(), false);
-      if (dec) co_return http::stream_outcome{};
-    } else {
-      down.body().data = nullptr;
-      down.body().more = !no_body;
-      client.expires_after(write_timeout);
-      auto [hec, hn] = co_await bhttp::async_write_header(client, out, use_tuple);
-      if (hec) co_return http::stream_outcome{};
-      if (!prefix.empty())
-        dec = co_await write_piece(write_down, down, prefix.data(), prefix.size(), true);
-    }
-    auto piece = no_body || whole ? std::span<char>{} : buf.get(res->content_length());
+    if (auto ec = co_await send_down(head_bytes, prefix, whole); ec) co_return http::stream_outcome{};
+    bool ended = whole;
+    auto piece = no_body || whole ? std::span<char>{} : buf.get(declared);
     c.reserve_read_buffer(piece.size());
-    while (!dec && !no_body && !res->is_done()) {
+    while (!no_body && !res->is_done()) {
       auto n = co_await read_upstream(c, *res, piece.data(), piece.size(), timeout);
       if (!n) {
         // Too late for an error answer: closing mid-body tells the client the answer is cut.
@@ -625,18 +495,55 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
       }
       if (*n == 0) continue;
       x.bytes_down += *n;
-      dec = co_await write_piece(write_down, down, piece.data(), *n, true);
+      ended = res->is_done();
+      auto ec = co_await send_down({}, std::string_view(piece.data(), *n), ended);
+      if (ec) co_return http::stream_outcome{};
     }
-    if (!dec && !no_body && !whole) dec = co_await write_piece(write_down, down, nullptr, 0, false);
-    if (dec) co_return http::stream_outcome{};
+    if (!ended && d.chunked) {
+      if (auto ec = co_await send_down({}, {}, true); ec) co_return http::stream_outcome{};
+    }
     if (res->is_done() && res->keep_alive() && !res->need_eof() && body_sent) {
       c.shrink_read_buffer();  // an idle pooled connection keeps only what it holds
       x.target->client->release(std::move(conn.value()));
     }
     http::stream_outcome o;
-    o.keep_alive = keep;
+    o.keep_alive = d.keep_alive;
     co_return o;
   }
+}
+
+awaitable<http::response> proxy::command_outcome(exchange& x, const std::string& id,
+                                                 std::uint64_t prepared, unsigned version) {
+  auto until = x.started + *x.wait;
+  std::string command = id;
+  auto outcome = co_await x.provider->await_command(std::move(command), prepared, until);
+  std::string preference = "wait=" + std::to_string(x.wait->count());
+  if (!outcome && outcome.error().code == errc::timeout) {
+    auto r = http::json_response(
+        status::gateway_timeout,
+        json{{"error", "upstream_timeout"},
+             {"message", "command " + id + " had no outcome within " +
+                             std::to_string(x.wait->count()) + " s"},
+             {"commandId", id}}
+            .dump(),
+        version);
+    r.set(field::preference_applied, preference);
+    co_return r;
+  }
+  if (!outcome) {
+    metrics_.upstream_error(x.name, "command");
+    log::debug("proxy {}: upstream command failure: {}", x.name, outcome.error().describe());
+    co_return proxy_error(status::bad_gateway, "upstream_unreachable", outcome.error().describe(),
+                          version);
+  }
+  auto r = http::json_response(status::ok,
+                               json{{"commandId", id},
+                                    {"status", outcome->succeeded ? "succeeded" : "rejected"},
+                                    {"body", outcome->body}}
+                                   .dump(),
+                               version);
+  r.set(field::preference_applied, preference);
+  co_return r;
 }
 
 }  // namespace tokenbroker::app

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -57,6 +58,10 @@ class proxy {
   awaitable<http::stream_outcome> serve(Stream& client, http::streamed_request& sr);
   template <class Stream>
   awaitable<http::stream_outcome> forward(Stream& client, exchange& x);
+  /// The answer to a `Prefer: wait` call once command `id` (accepted upstream with 202) has an
+  /// outcome, or its wait ran out.
+  awaitable<http::response> command_outcome(exchange& x, const std::string& id,
+                                            std::uint64_t prepared, unsigned version);
 
   api& api_;
   broker::registry& registry_;

@@ -175,6 +175,10 @@ awaitable<result<connection_ptr>> client::acquire(const url& base,
   auto c = std::make_unique<connection>(ex_, ctx, base.tls(), key);
   auto r = co_await connect_stream(c->tls_stream(), base, deadline, verify);
   if (!r) co_return r.error();
+  if (!base.tls()) {
+    boost::system::error_code ec;
+    c->tcp().socket().non_blocking(true, ec);  // for write_all's first, unwaited write
+  }
   co_return c;
 }
 

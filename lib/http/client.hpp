@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 #include "http/beast.hpp"
 #include "http/url.hpp"
+#include "http/write.hpp"
 
 namespace tokenbroker::http {
 
@@ -52,6 +53,18 @@ class connection {
     }
     auto [ec, n] = co_await bhttp::async_write(stream_.next_layer(), msg, use_tuple);
     co_return ec;
+  }
+  /// Writes all of `buffers` (http/write.hpp: a plain connection first tries without waiting),
+  /// the rest within `timeout`.
+  template <class Buffers>
+  awaitable<boost::system::error_code> write_all(const Buffers& buffers,
+                                                 std::chrono::milliseconds timeout) {
+    if (tls_) {
+      tcp().expires_after(timeout);
+      auto [ec, n] = co_await net::async_write(stream_, buffers, use_tuple);
+      co_return ec;
+    }
+    co_return co_await http::write_all(tcp(), buffers, timeout);
   }
   /// Writes only the header of a serializer's message.
   template <class Serializer>

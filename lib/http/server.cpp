@@ -14,6 +14,7 @@
 #include "core/log.hpp"
 #include "core/spawn.hpp"
 #include "http/router.hpp"
+#include "http/write.hpp"
 
 namespace tokenbroker::http {
 
@@ -66,19 +67,10 @@ constexpr std::size_t accept_batch = 64;
 
 // `res`'s status line and fields as they go on the wire, into `out` (reused per connection).
 // Beast's serializer walks a buffers_cat_view of every field and the body through several
-// composed operations: about a sixth of the token path's CPU (bench/analysis.md). This and the
-// body go out in one gather write instead.
+// composed operations (http/write.hpp). This and the body go out in one gather write instead.
 void serialize_header(const response& res, std::string& out) {
   out.clear();
-  out += res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-  auto code = res.result_int();
-  out += static_cast<char>('0' + code / 100 % 10);
-  out += static_cast<char>('0' + code / 10 % 10);
-  out += static_cast<char>('0' + code % 10);
-  out += ' ';
-  auto reason = res.reason();
-  out += reason.empty() ? bhttp::obsolete_reason(res.result()) : reason;
-  out += "\r\n";
+  append_status_line(out, res.version(), res.result_int(), res.reason());
   for (const auto& f : res) {
     out += f.name_string();
     out += ": ";
@@ -86,24 +78,6 @@ void serialize_header(const response& res, std::string& out) {
     out += "\r\n";
   }
   out += "\r\n";
-}
-
-// Writes `head` and then `body`: at once when the socket takes them, as it takes a small answer
-// on a connection whose client reads, else the rest under the write deadline. (The socket is
-// non-blocking: a full send buffer gives would_block, never a wait.)
-template <class Stream>
-awaitable<bool> write_all(Stream& stream, const std::string& head, const std::string& body,
-                          std::chrono::milliseconds timeout) {
-  std::array<net::const_buffer, 2> wire{net::buffer(head), net::buffer(body)};
-  boost::system::error_code ec;
-  std::size_t n = stream.socket().write_some(wire, ec);
-  if (ec && ec != net::error::would_block && ec != net::error::try_again) co_return false;
-  if (n == head.size() + body.size()) co_return true;
-  beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(wire);
-  rest.consume(n);
-  stream.expires_after(timeout);
-  auto [wec, wn] = co_await net::async_write(stream, rest, use_tuple);
-  co_return !wec;
 }
 
 // The idle deadline of a connection waiting for its next request, kept by one timer armed once
@@ -390,8 +364,9 @@ awaitable<void> server::run_session(beast::basic_stream<Protocol> stream, peer_i
     res.keep_alive(!ex.close_after);
     res.prepare_payload();
     serialize_header(res, head_out);
-    bool sent = co_await write_all(stream, head_out, res.body(), limits_.write_timeout);
-    if (!sent || ex.close_after) break;
+    std::array<net::const_buffer, 2> wire{net::buffer(head_out), net::buffer(res.body())};
+    auto wec = co_await write_all(stream, wire, limits_.write_timeout);
+    if (wec || ex.close_after) break;
   }
   boost::system::error_code ignored;
   stream.socket().shutdown(net::socket_base::shutdown_send, ignored);

@@ -161,7 +161,9 @@ awaitable<void> run_session(context& ctx, Stream stream, bool loopback_peer) {
     log::debug("{} {} -> {}", req.method_string(), req.target(), r.res.result_int());
     bool keep = r.res.keep_alive();
     bool ok = false;
-    if (fault && fault->kind == fault_kind::slow_body)
+    if (fault && fault->kind == fault_kind::slow_body && r.download)
+      ok = co_await do_download(ctx, stream, r.res, *r.download, fault->interval);
+    else if (fault && fault->kind == fault_kind::slow_body)
       ok = co_await do_slow_write(ctx, stream, r.res, fault->interval);
     else if (r.download)
       ok = co_await do_download(ctx, stream, r.res, *r.download);

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <boost/optional.hpp>
+#include <optional>
 #include <vector>
 
 #include "context.hpp"
@@ -56,9 +57,11 @@ awaitable<boost::system::error_code> read_body_streamed(
   co_return boost::system::error_code{};
 }
 
-/// Streams `total` bytes of the pattern byte[i] = i % 251 with chunked encoding.
+/// Streams `total` bytes of the pattern byte[i] = i % 251 with chunked encoding. With `slow`
+/// (fault slow_body), the first piece goes at once, then one byte per `slow` interval.
 template <class Stream>
-awaitable<bool> do_download(context& ctx, Stream& s, response& head, std::uint64_t total) {
+awaitable<bool> do_download(context& ctx, Stream& s, response& head, std::uint64_t total,
+                            std::optional<std::chrono::milliseconds> slow = std::nullopt) {
   constexpr std::size_t piece = 64 * 1024;
   static const std::vector<char> pattern = [] {
     std::vector<char> v(piece + 251);
@@ -71,8 +74,14 @@ awaitable<bool> do_download(context& ctx, Stream& s, response& head, std::uint64
   set_deadline(s, ctx.opts.io_timeout);
   auto [hec, hn] = co_await bhttp::async_write_header(s, sr, use_tuple);
   if (hec) co_return false;
+  net::steady_timer timer(co_await net::this_coro::executor);
   for (std::uint64_t sent = 0; sent < total;) {
     auto len = static_cast<std::size_t>(std::min<std::uint64_t>(piece, total - sent));
+    if (slow && sent > 0) {
+      len = 1;
+      timer.expires_after(*slow);
+      co_await timer.async_wait(use_tuple);
+    }
     auto chunk = net::buffer(pattern.data() + sent % 251, len);
     set_deadline(s, ctx.opts.io_timeout);
     auto [ec, n] = co_await net::async_write(s, bhttp::make_chunk(chunk), use_tuple);
