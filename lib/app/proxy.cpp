@@ -269,9 +269,17 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
         if (auto ec = co_await write_continue(client, write_timeout); ec)
           co_return http::stream_outcome{};
       }
-      kept.resize(options_.retry_body_limit);
+      // Room for the declared length, else grown as a chunked body arrives: a 64 KiB string
+      // allocated and zero-filled for every 1 KiB POST cost more than relaying it.
+      const std::size_t limit = options_.retry_body_limit;
+      kept.resize(content_length ? std::min<std::uint64_t>(*content_length, limit)
+                                 : std::min<std::size_t>(4096, limit));
       std::size_t got = 0;
-      while (!parser.is_done() && got < kept.size()) {
+      while (!parser.is_done()) {
+        if (got == kept.size()) {
+          if (kept.size() >= limit) break;
+          kept.resize(std::min(kept.size() * 2, limit));
+        }
         auto n = co_await read_client(client, sr, kept.data() + got, kept.size() - got, timeout);
         if (!n) co_return reply(proxy_error(status::bad_request, "bad_request",
                                             n.error().message, version));
