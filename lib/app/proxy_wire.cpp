@@ -10,18 +10,12 @@
 namespace tokenbroker::app {
 
 namespace bhttp = http::bhttp;
+using http::append_field;
 using http::field;
 
 namespace {
 
 constexpr std::string_view k_via = "Via: 1.1 tokenbroker\r\n";
-
-void append_field(std::string& out, std::string_view name, std::string_view value) {
-  out += name;
-  out += ": ";
-  out += value;
-  out += "\r\n";
-}
 
 // Calls `fn` for each comma-separated element of every `name` field, while it returns true.
 template <class Fn>

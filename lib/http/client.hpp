@@ -66,16 +66,6 @@ class connection {
     }
     co_return co_await http::write_all(tcp(), buffers, timeout);
   }
-  /// Writes only the header of a serializer's message.
-  template <class Serializer>
-  awaitable<boost::system::error_code> write_header(Serializer& sr) {
-    if (tls_) {
-      auto [ec, n] = co_await bhttp::async_write_header(stream_, sr, use_tuple);
-      co_return ec;
-    }
-    auto [ec, n] = co_await bhttp::async_write_header(stream_.next_layer(), sr, use_tuple);
-    co_return ec;
-  }
   /// Reads into a parser (header or whole message) with the stream's current deadline.
   template <class Parser>
   awaitable<boost::system::error_code> read(Parser& parser, bool header_only = false) {

@@ -71,12 +71,7 @@ constexpr std::size_t accept_batch = 64;
 void serialize_header(const response& res, std::string& out) {
   out.clear();
   append_status_line(out, res.version(), res.result_int(), res.reason());
-  for (const auto& f : res) {
-    out += f.name_string();
-    out += ": ";
-    out += f.value();
-    out += "\r\n";
-  }
+  for (const auto& f : res) append_field(out, f.name_string(), f.value());
   out += "\r\n";
 }
 

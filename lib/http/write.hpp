@@ -30,6 +30,14 @@ awaitable<boost::system::error_code> write_all(Stream& stream, const Buffers& wi
   co_return wec;
 }
 
+/// Appends one header field, `name: value` and CRLF.
+inline void append_field(std::string& out, std::string_view name, std::string_view value) {
+  out += name;
+  out += ": ";
+  out += value;
+  out += "\r\n";
+}
+
 /// Appends the status line for `version` (10 or 11), `code` and `reason` (the standard phrase
 /// when empty), CRLF included.
 inline void append_status_line(std::string& out, unsigned version, unsigned code,
