@@ -466,7 +466,7 @@ cluster_config load_cluster(checker& c, const toml::table& t, bool config_privat
     auto problem = std::string_view(key) == "key_file" ? permission_problem(*v, st.st_mode) : "";
     if (problem.empty()) continue;
     if (c.strict_secret_permissions)
-      c.fail(p + key, problem + " (or set server.secret_permissions = \"warn\")");
+      c.fail(p + key, permission_error(problem));
     else
       c.warn(p + key, problem);
   }

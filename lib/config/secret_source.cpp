@@ -16,6 +16,10 @@ std::string permission_problem(const std::string& path, unsigned mode) {
                      path, mode & 07777);
 }
 
+std::string permission_error(const std::string& problem) {
+  return problem + " (or set server.secret_permissions = \"warn\")";
+}
+
 secret_read read_secret_file_checked(const std::string& path, bool strict) {
   secret_read out;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -37,12 +41,10 @@ secret_read read_secret_file_checked(const std::string& path, bool strict) {
     return out;
   }
   std::string perm_problem = permission_problem(path, st.st_mode);
-  if (!perm_problem.empty()) {
-    if (strict) {
-      ::close(fd);
-      out.problem = perm_problem + " (or set server.secret_permissions = \"warn\")";
-      return out;
-    }
+  if (!perm_problem.empty() && strict) {
+    ::close(fd);
+    out.problem = permission_error(perm_problem);
+    return out;
   }
   std::string data(static_cast<std::size_t>(st.st_size), '\0');
   ssize_t n = ::read(fd, data.data(), data.size());
