@@ -82,7 +82,7 @@ const std::string& timestamp_text(sys_seconds t) {
 
 }  // namespace
 
-std::string token_json(const broker::served_token& t, sys_seconds now) {
+std::string token_json(const broker::token_view& t, sys_seconds now) {
   const std::string& token = t.access_token.reveal();
   auto expires_in = std::max<std::int64_t>((t.expires_at - now).count(), 0);
   if (!ascii(token) || !ascii(t.token_type) || !ascii(t.scope)) {
@@ -168,8 +168,7 @@ awaitable<http::response> api::handle(http::request& req, const http::peer_info&
   co_return co_await router_.dispatch(req, peer);
 }
 
-std::optional<http::response> api::try_handle(const http::request_view& req,
-                                              const http::peer_info& peer) {
+http::quick_answer api::try_handle(const http::request_view& req, const http::peer_info& peer) {
   static constexpr std::string_view prefix = "/v1/token/";
   std::string_view target = req.target();
   if (req.method() != http::verb::get || !target.starts_with(prefix)) return std::nullopt;
@@ -183,10 +182,23 @@ std::optional<http::response> api::try_handle(const http::request_view& req,
   if (auto* res = std::get_if<http::response>(&who)) return std::move(*res);
   auto mv = min_valid_param(query, req.version());
   if (auto* res = std::get_if<http::response>(&mv)) return std::move(*res);
-  auto& e = std::get<broker::entry_ptr>(who);
-  auto t = e->cred->try_token(std::get<std::chrono::seconds>(mv));
+  auto& cred = *std::get<broker::entry_ptr>(who)->cred;
+  auto now = std::chrono::system_clock::now();
+  auto t = cred.peek_token(std::get<std::chrono::seconds>(mv), now);
   if (!t) return std::nullopt;
-  return http::json_response(status::ok, token_json(*t, now_seconds()), req.version());
+  // The answers of one second differ in nothing else (expires_in counts seconds): the body is
+  // made once per token and second, and reused until either changes.
+  auto now_s = std::chrono::floor<std::chrono::seconds>(now);
+  auto& memo = cred.rendering_memo();
+  if (!memo.made_from(*t, now_s)) {
+    memo.text = secret{token_json(*t, now_s)};
+    memo.token = t->access_token;
+    memo.token_type = t->token_type;
+    memo.scope = t->scope;
+    memo.expires_at = t->expires_at;
+    memo.at = now_s;
+  }
+  return http::quick_answer::ok_json(memo.text.reveal());
 }
 
 std::variant<std::chrono::seconds, http::response> api::min_valid_param(std::string_view query,

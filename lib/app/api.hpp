@@ -8,6 +8,7 @@
 
 #include "broker/registry.hpp"
 #include "http/router.hpp"
+#include "http/server.hpp"
 #include "metrics/metrics.hpp"
 
 namespace tokenbroker::app {
@@ -18,7 +19,7 @@ struct api_options {
 };
 
 /// The body of a token answer (ends in a newline); `now` gives expires_in.
-std::string token_json(const broker::served_token& t, sys_seconds now);
+std::string token_json(const broker::token_view& t, sys_seconds now);
 
 class api {
  public:
@@ -29,8 +30,7 @@ class api {
   /// handle()'s answer when it can be given at once: a token request whose credential holds a
   /// valid token, or is refused. Nothing when handle() must decide (other paths, waiting). The
   /// server tries this first: the common case then costs no coroutine frame (bench/analysis.md).
-  std::optional<http::response> try_handle(const http::request_view& req,
-                                           const http::peer_info& peer);
+  http::quick_answer try_handle(const http::request_view& req, const http::peer_info& peer);
 
   /// The guards for a request header (origin-form only; on TCP no Origin and X-Token-Broker):
   /// the refusal to send, or nullopt to go on.

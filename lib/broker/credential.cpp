@@ -62,13 +62,14 @@ void credential::stop() {
   changes_.notify();
 }
 
-bool credential::valid_for(milliseconds d) const {
+bool credential::valid_for(milliseconds d) const { return valid_for(d, system_clock::now()); }
+
+bool credential::valid_for(milliseconds d, system_clock::time_point now) const {
   if (!bundle_ || bundle_->access_token.empty() || invalidated_) return false;
   auto need = d + safety_margin(*bundle_);
   // Both clocks must agree: the monotonic anchor survives wall-clock jumps, the wall clock
   // notices time spent suspended (when the monotonic clock stands still).
-  return steady_clock::now() + need < expires_steady_ &&
-         system_clock::now() + need < bundle_->expires_at;
+  return now + need < bundle_->expires_at && steady_clock::now() + need < expires_steady_;
 }
 
 bool credential::ready() const { return valid_for(milliseconds{0}); }
@@ -400,10 +401,17 @@ void credential::on_failure(const error& e, action a, double seconds) {
 }
 
 std::optional<served_token> credential::try_token(std::chrono::seconds min_valid) {
-  if (!valid_for(min_valid)) return std::nullopt;
+  auto t = peek_token(min_valid, system_clock::now());
+  if (!t) return std::nullopt;
+  return served_token{t->access_token, t->token_type, t->scope, t->expires_at};
+}
+
+std::optional<token_view> credential::peek_token(std::chrono::seconds min_valid,
+                                                 system_clock::time_point now) {
+  if (!valid_for(min_valid, now)) return std::nullopt;
   metrics_.token_request(options_.name, "ok");
-  return served_token{bundle_->access_token, bundle_->token_type, bundle_->scope,
-                      bundle_->expires_at};
+  return token_view{bundle_->access_token, bundle_->token_type, bundle_->scope,
+                    bundle_->expires_at};
 }
 
 awaitable<result<served_token>> credential::get_token(std::chrono::seconds min_valid,

@@ -31,6 +31,19 @@ struct served_token {
   sys_seconds expires_at;
 };
 
+/// A served token's fields, not copied: valid until the credential next changes (a refresh,
+/// an adoption, an invalidation), so to be used before the caller's next wait.
+struct token_view {
+  const secret& access_token;
+  const std::string& token_type;
+  const std::string& scope;
+  sys_seconds expires_at;
+  token_view(const secret& a, const std::string& type, const std::string& sc, sys_seconds exp)
+      : access_token(a), token_type(type), scope(sc), expires_at(exp) {}
+  token_view(const served_token& t)  // NOLINT: a served token views as itself
+      : token_view(t.access_token, t.token_type, t.scope, t.expires_at) {}
+};
+
 /// What /v1/credentials shows; never a secret.
 struct credential_status {
   std::string name;
@@ -85,6 +98,26 @@ class credential {
   /// held now (counted as served), nothing otherwise (then get_token decides). The local API's
   /// fast path: no coroutine frame for the common case.
   std::optional<served_token> try_token(std::chrono::seconds min_valid);
+  /// try_token without copying the token, judged at the caller's reading `now` of the wall
+  /// clock (the local API's fast path reads it once per request).
+  std::optional<token_view> peek_token(std::chrono::seconds min_valid,
+                                       std::chrono::system_clock::time_point now);
+  /// A caller's rendering of the token (the local API's answer body), kept with the credential
+  /// so that it goes when the credential does. What it was made from is kept beside it: the
+  /// caller compares before reusing it (api.cpp), so no change of token can be missed.
+  struct rendering {
+    secret token;
+    std::string token_type;
+    std::string scope;
+    sys_seconds expires_at{};
+    sys_seconds at{};
+    secret text;
+    bool made_from(const token_view& t, sys_seconds now) const {
+      return at == now && expires_at == t.expires_at && token == t.access_token &&
+             token_type == t.token_type && scope == t.scope;
+    }
+  };
+  rendering& rendering_memo() noexcept { return rendering_; }
   /// Forces one refresh (or joins the one in flight) and waits at most `wait` for its outcome.
   awaitable<result<void>> force_refresh(std::chrono::milliseconds wait);
   /// Runs an interactive grant (tokenbrokerctl login), after any refresh in flight (waiting at
@@ -128,6 +161,7 @@ class credential {
   void on_failure(const error& e, action a, double seconds);
   action next_action() const;
   bool valid_for(std::chrono::milliseconds d) const;
+  bool valid_for(std::chrono::milliseconds d, std::chrono::system_clock::time_point now) const;
   void schedule_next();
   void update_state();
   void wake_loop();
@@ -143,6 +177,7 @@ class credential {
   backoff lock_backoff_{std::chrono::milliseconds{250}, std::chrono::seconds{5}};
 
   std::optional<token_bundle> bundle_;
+  rendering rendering_;
   steady_clock::time_point expires_steady_{};  // expiry anchored on the monotonic clock
   bool invalidated_ = false;                   // current access token refused upstream
   bool grant_dead_ = false;                    // refresh token refused or expired

@@ -6,6 +6,7 @@
 
 #include <boost/asio/local/stream_protocol.hpp>
 #include <array>
+#include <charconv>
 #include <filesystem>
 #include <limits>
 #include <memory>
@@ -73,6 +74,22 @@ void serialize_header(const response& res, std::string& out) {
   append_status_line(out, res.version(), res.result_int(), res.reason());
   for (const auto& f : res) append_field(out, f.name_string(), f.value());
   out += "\r\n";
+}
+
+// A 200 JSON answer as json_response makes it, header and body, into `out`: the quick path's
+// token answers, with no Beast message to build and walk.
+void serialize_json_answer(std::string_view body, unsigned version, bool close,
+                           std::string& out) {
+  out.clear();
+  append_status_line(out, version, 200, {});
+  out += "Content-Type: application/json\r\nCache-Control: no-store\r\n";
+  if (version >= 11 && close) out += "Connection: close\r\n";
+  if (version < 11 && !close) out += "Connection: keep-alive\r\n";
+  char digits[24];
+  auto end = std::to_chars(digits, digits + sizeof digits, body.size()).ptr;
+  append_field(out, "Content-Length", std::string_view(digits, end - digits));
+  out += "\r\n";
+  out += body;
 }
 
 // The idle deadline of a connection waiting for its next request, kept by one timer armed once
@@ -331,22 +348,31 @@ awaitable<void> server::run_session(beast::basic_stream<Protocol> stream, peer_i
     }
     exchange ex;
     std::optional<simple_request> simple;
+    quick_answer quick;
     if (quick_) {
       std::string_view bytes(static_cast<const char*>(buffer.data().data()), buffer.size());
       simple = parse_simple_request(bytes, limits_.header_limit);
     }
     if (simple) {
       try {
-        ex.reply = quick_(simple->view(), peer);
+        quick = quick_(simple->view(), peer);
       } catch (const std::exception& x) {
         log::error("handler for GET {} failed: {}", std::string(simple->target), x.what());
-        ex.reply = error_response(status::internal_server_error, "internal", "internal error");
+        quick = error_response(status::internal_server_error, "internal", "internal error");
       }
     }
-    if (ex.reply) {
-      ex.reply->version(simple->version);
-      ex.close_after = !simple->keep_alive;
+    if (!quick.declined()) {
+      ex.close_after = !simple->keep_alive || stopping_;
       buffer.consume(simple->header_bytes);
+      if (!quick.json.empty()) {
+        serialize_json_answer(quick.json, simple->version, ex.close_after, head_out);
+        std::array<net::const_buffer, 1> wire{net::buffer(head_out)};
+        auto wec = co_await write_all(stream, wire, limits_.write_timeout);
+        if (wec || ex.close_after) break;
+        continue;
+      }
+      ex.reply = std::move(quick.other);
+      ex.reply->version(simple->version);
     } else {
       ex = co_await do_parsed_request(stream, buffer, peer);
       if (!ex.reply) {

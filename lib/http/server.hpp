@@ -43,7 +43,25 @@ using dispatch_fn = std::function<awaitable<response>(request&, const peer_info&
 /// Answers a plain GET without a body (parse_simple_request) at once when it can, straight from
 /// the connection's buffer; nothing sends it on to Beast's parser and dispatch. Exceptions are
 /// handled as dispatch's are.
-using quick_fn = std::function<std::optional<response>(const request_view&, const peer_info&)>;
+/// The quick path's answer: `json` is a 200 answer's body (application/json, no-store, sent as
+/// it is) written straight from these bytes, with no Beast message; `other` is any other
+/// answer. Neither: the request goes on to Beast's parser and dispatch. `json` need only
+/// outlive the call that returned it (the server copies it at once).
+struct quick_answer {
+  std::string_view json;
+  std::optional<response> other;
+  quick_answer() = default;
+  quick_answer(std::nullopt_t) {}                            // NOLINT: declined
+  quick_answer(response r) : other(std::move(r)) {}          // NOLINT
+  quick_answer(std::optional<response> r) : other(std::move(r)) {}  // NOLINT
+  static quick_answer ok_json(std::string_view body) {
+    quick_answer a;
+    a.json = body;
+    return a;
+  }
+  bool declined() const noexcept { return json.empty() && !other; }
+};
+using quick_fn = std::function<quick_answer(const request_view&, const peer_info&)>;
 
 using unix_stream = beast::basic_stream<net::local::stream_protocol>;
 

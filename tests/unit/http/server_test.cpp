@@ -47,9 +47,15 @@ class test_server {
                ("tb-server-test-" + std::to_string(::getpid()) + "-" + std::to_string(++n_) +
                 ".sock"))
                   .string()) {
-    srv_.set_quick([](const request_view& req, const peer_info&) -> std::optional<response> {
-      if (!req.target().starts_with("/q/")) return std::nullopt;
-      return json_response(status::ok, "quick:" + std::string(req.target()), req.version());
+    srv_.set_quick([this](const request_view& req, const peer_info&) -> quick_answer {
+      if (req.target().starts_with("/q/")) {  // a JSON body, written without a Beast message
+        quick_body_ = "quick:" + std::string(req.target()) + "\n";
+        return quick_answer::ok_json(quick_body_);
+      }
+      if (req.target().starts_with("/r/"))  // any other answer
+        return json_response(status::accepted, "quick:" + std::string(req.target()),
+                             req.version());
+      return std::nullopt;
     });
     REQUIRE(srv_.listen_unix(path_, 0600).has_value());
     srv_.start();
@@ -72,13 +78,14 @@ class test_server {
   net::io_context io_{1};
   server srv_;
   std::string path_;
+  std::string quick_body_;
   net::io_context client_io_;
   std::thread thread_;
 };
 
 // Reads one whole response (status line through its Content-Length body); the body, or
 // "closed" if the server closed first. Never blocks more than 10 s per read.
-std::string read_answer(local::socket& s, std::string& pending) {
+std::string read_answer(local::socket& s, std::string& pending, std::string* head = nullptr) {
   for (;;) {
     auto end = pending.find("\r\n\r\n");
     if (end != std::string::npos) {
@@ -87,6 +94,7 @@ std::string read_answer(local::socket& s, std::string& pending) {
       auto len = std::stoul(pending.substr(cl + 16));
       if (pending.size() >= end + 4 + len) {
         auto body = pending.substr(end + 4, len);
+        if (head) *head = pending.substr(0, end + 4);
         pending.erase(0, end + 4 + len);
         return body;
       }
@@ -127,6 +135,37 @@ TEST_CASE("plain_gets_take_the_quick_path_and_every_other_request_reaches_dispat
   // Connection: close on the quick path is honoured.
   CHECK(ask("GET /q/g HTTP/1.1\r\nConnection: close\r\n\r\n") == "quick:/q/g\n");
   CHECK(read_answer(c, pending) == "closed");
+}
+
+TEST_CASE("a_quick_json_answer_is_framed_as_json_response_frames_it") {
+  test_server ts;
+  std::string pending, head;
+  auto c = ts.connect();
+  net::write(c, net::buffer(std::string("GET /q/h HTTP/1.1\r\n\r\n")));
+  CHECK(read_answer(c, pending, &head) == "quick:/q/h\n");
+  CHECK(head ==
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
+        "Content-Length: 11\r\n\r\n");
+  // Any other quick answer goes out as the response it is.
+  net::write(c, net::buffer(std::string("GET /r/i HTTP/1.1\r\n\r\n")));
+  CHECK(read_answer(c, pending, &head) == "quick:/r/i\n");
+  CHECK(head.starts_with("HTTP/1.1 202 Accepted\r\n"));
+  // HTTP/1.1 with Connection: close.
+  net::write(c, net::buffer(std::string("GET /q/j HTTP/1.1\r\nConnection: close\r\n\r\n")));
+  CHECK(read_answer(c, pending, &head) == "quick:/q/j\n");
+  CHECK(head.find("Connection: close\r\n") != std::string::npos);
+  CHECK(read_answer(c, pending) == "closed");
+  // HTTP/1.0: kept open only when asked, and then said so.
+  auto c10 = ts.connect();
+  pending.clear();
+  net::write(c10, net::buffer(std::string("GET /q/k HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")));
+  CHECK(read_answer(c10, pending, &head) == "quick:/q/k\n");
+  CHECK(head.starts_with("HTTP/1.0 200 OK\r\n"));
+  CHECK(head.find("Connection: keep-alive\r\n") != std::string::npos);
+  net::write(c10, net::buffer(std::string("GET /q/l HTTP/1.0\r\n\r\n")));
+  CHECK(read_answer(c10, pending, &head) == "quick:/q/l\n");
+  CHECK(head.find("Connection") == std::string::npos);
+  CHECK(read_answer(c10, pending) == "closed");
 }
 
 TEST_CASE("an_answer_larger_than_the_socket_buffer_reaches_a_slow_reader_whole") {
