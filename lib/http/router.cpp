@@ -1,5 +1,7 @@
 #include "http/router.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include "http/form.hpp"
 
 namespace tokenbroker::http {
@@ -100,14 +102,10 @@ response json_response(status code, std::string body, unsigned version) {
 response error_response(status code, std::string_view error_code, std::string_view message,
                         unsigned version) {
   std::string body = "{\"error\":\"" + std::string(error_code) + "\",\"message\":";
-  // Minimal JSON string escaping; messages are ours and short.
-  body += '"';
-  for (char c : message) {
-    if (c == '"' || c == '\\') body += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) continue;
-    body += c;
-  }
-  body += "\"}";
+  // A message may carry an upstream's text: control characters are escaped and bytes that are
+  // not UTF-8 replaced (U+FFFD), so the body is valid JSON whatever the message holds.
+  body += nlohmann::json(message).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  body += '}';
   return json_response(code, std::move(body), version);
 }
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 #include <vector>
+#include <nlohmann/json.hpp>
 
 #include "http/router.hpp"
 
@@ -135,6 +136,14 @@ TEST_CASE("plain_gets_take_the_quick_path_and_every_other_request_reaches_dispat
   // Connection: close on the quick path is honoured.
   CHECK(ask("GET /q/g HTTP/1.1\r\nConnection: close\r\n\r\n") == "quick:/q/g\n");
   CHECK(read_answer(c, pending) == "closed");
+}
+
+TEST_CASE("an_error_answer_is_valid_json_whatever_its_message_holds") {
+  // Messages may carry an upstream's text: quotes, newlines, bytes that are not UTF-8.
+  auto res = error_response(status::bad_gateway, "upstream", "said \"no\"\nthen \xff\x01 \xc3\xa9");
+  auto body = nlohmann::json::parse(res.body());
+  CHECK(body["error"] == "upstream");
+  CHECK(body["message"] == "said \"no\"\nthen \xef\xbf\xbd\x01 \xc3\xa9");
 }
 
 TEST_CASE("a_quick_json_answer_is_framed_as_json_response_frames_it") {
