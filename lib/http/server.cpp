@@ -404,8 +404,18 @@ awaitable<server::exchange> server::do_parsed_request(beast::basic_stream<Protoc
   head.header_limit(static_cast<std::uint32_t>(limits_.header_limit));
   // A declared length is checked against the limit of the path it takes, below.
   head.body_limit(std::numeric_limits<std::uint64_t>::max());
-  stream.expires_after(limits_.request_timeout);  // some of it has arrived
-  auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, head, use_tuple);
+  // A header that arrived whole (the rule) is parsed where it lies; only one still arriving
+  // takes Beast's composed read, with its timer.
+  boost::system::error_code ec;
+  if (buffer.size() > 0) {
+    buffer.consume(head.put(buffer.data(), ec));
+    if (ec == bhttp::error::need_more) ec = {};
+  }
+  if (!ec && !head.is_header_done()) {
+    stream.expires_after(limits_.request_timeout);  // some of it has arrived
+    auto [rec, n] = co_await bhttp::async_read_header(stream, buffer, head, use_tuple);
+    ec = rec;
+  }
   if (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
       ec == beast::error::timeout || ec == net::error::operation_aborted ||
       ec == net::error::connection_reset)
