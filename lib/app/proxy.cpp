@@ -184,9 +184,9 @@ bool proxy::selects(const bhttp::request_header<>& h) {
 }
 
 awaitable<http::stream_outcome> proxy::handle(http::streamed_request& sr) {
-  if (auto* tcp = std::get_if<beast::tcp_stream*>(&sr.stream)) co_return co_await serve(**tcp, sr);
-  auto* local = std::get<http::unix_stream*>(sr.stream);
-  co_return co_await serve(*local, sr);
+  // Not a coroutine: it hands back serve's, one frame fewer per call.
+  if (auto* tcp = std::get_if<beast::tcp_stream*>(&sr.stream)) return serve(**tcp, sr);
+  return serve(*std::get<http::unix_stream*>(sr.stream), sr);
 }
 
 template <class Stream>
@@ -219,7 +219,7 @@ awaitable<http::stream_outcome> proxy::serve(Stream& client, http::streamed_requ
   std::string query = joined.query;
   if (!parts->query.empty()) query += (query.empty() ? "" : "&") + parts->query;
   if (!query.empty()) x.upstream_target += "?" + query;
-  if (x.entry->cred->status().provider == "privicore")
+  if (x.entry->cred->provider_name() == "privicore")
     x.wait = preferred_wait(h, options_.max_wait);
 
   auto out = co_await forward(client, x);
@@ -291,7 +291,12 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
   const bool small = parser.is_done();
 
   // 2. The token, and for `Prefer: wait` a subscription to acks before the command is sent.
-  auto token = co_await x.entry->cred->get_token(std::chrono::seconds{0}, options_.token_wait);
+  // A held token is taken at once; get_token (a coroutine) only when it must wait.
+  result<broker::served_token> token{broker::served_token{}};
+  if (auto held = x.entry->cred->try_token(std::chrono::seconds{0}))
+    token = std::move(*held);
+  else
+    token = co_await x.entry->cred->get_token(std::chrono::seconds{0}, options_.token_wait);
   if (!token) co_return reply(error_for(token.error(), version));
   std::uint64_t prepared = 0;
   if (x.wait) {
@@ -328,15 +333,18 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
     upstream_head(h, u, head_bytes);
 
     // 4. Connect (a pooled connection when one is idle), send, read the answer's header.
-    auto conn = co_await x.target->client->acquire(
-        x.target->base, steady_clock::now() + x.target->client->options().connect_timeout);
+    result<http::connection_ptr> conn = x.target->client->take_idle(x.target->base);
+    if (!*conn)
+      conn = co_await x.target->client->acquire(
+          x.target->base, steady_clock::now() + x.target->client->options().connect_timeout);
     if (!conn) co_return upstream_failed(classify_io(conn.error(), "connect"));
     auto& c = *conn.value();
     // Writes the header (unless already sent), a piece of body, and the end of a chunked one.
-    auto send_up = [&](std::string_view head_part, std::string_view body,
-                       bool last) -> awaitable<boost::system::error_code> {
-      wire_piece wire(head_part, body, u.chunked, last);
-      co_return co_await c.write_all(wire.buffers(), timeout);
+    // Not a coroutine: the piece's buffers live in `up` while the write is awaited.
+    std::optional<wire_piece> up;
+    auto send_up = [&](std::string_view head_part, std::string_view body, bool last) {
+      up.emplace(head_part, body, u.chunked, last);
+      return c.write_all(up->buffers(), timeout);
     };
     boost::system::error_code wec;
     if (forward_expect) wec = co_await send_up(head_bytes, {}, false);
@@ -482,10 +490,10 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
       }
     }
     downstream_head(head, d, head_bytes);
-    auto send_down = [&](std::string_view head_part, std::string_view body,
-                         bool last) -> awaitable<boost::system::error_code> {
-      wire_piece wire(head_part, body, d.chunked, last);
-      co_return co_await http::write_all(client, wire.buffers(), write_timeout);
+    std::optional<wire_piece> down;  // as `up` is for send_up
+    auto send_down = [&](std::string_view head_part, std::string_view body, bool last) {
+      down.emplace(head_part, body, d.chunked, last);
+      return http::write_all(client, down->buffers(), write_timeout);
     };
     // The whole answer is at hand (a small one is read with its header): it leaves in one write.
     x.bytes_down = prefix.size();

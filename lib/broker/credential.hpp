@@ -135,6 +135,8 @@ class credential {
   /// replica's, which a shared-store credential waits for as "refreshing" too).
   bool attempt_in_flight() const noexcept { return in_flight_; }
   const std::string& name() const noexcept { return options_.name; }
+  /// The provider kind status() reports ("privicore", "oauth2"), without building a status.
+  const std::string& provider_name() const noexcept { return options_.provider_name; }
   provider& get_provider() noexcept { return *provider_; }
   /// The current provider, kept alive by the caller across waits (a reload may replace it).
   std::shared_ptr<provider> shared_provider() const { return provider_; }

@@ -156,20 +156,25 @@ client::client(net::any_io_executor ex, client_options options)
       tls_contexts(options_.ca_file, options_.cert_file, options_.key_file);
 }
 
-awaitable<result<connection_ptr>> client::acquire(const url& base,
-                                                  steady_clock::time_point deadline) {
-  auto key = base.origin();
-  if (auto it = idle_.find(key); it != idle_.end()) {
-    auto now = steady_clock::now();
-    while (!it->second.empty()) {
-      connection_ptr c = std::move(it->second.back());
-      it->second.pop_back();
-      if (now - c->idle_since_ < options_.idle_timeout && c->looks_alive()) {
-        c->reused_ = true;
-        co_return c;
-      }
+connection_ptr client::take_idle(const url& base) {
+  auto it = idle_.find(base.origin());
+  if (it == idle_.end()) return nullptr;
+  auto now = steady_clock::now();
+  while (!it->second.empty()) {
+    connection_ptr c = std::move(it->second.back());
+    it->second.pop_back();
+    if (now - c->idle_since_ < options_.idle_timeout && c->looks_alive()) {
+      c->reused_ = true;
+      return c;
     }
   }
+  return nullptr;
+}
+
+awaitable<result<connection_ptr>> client::acquire(const url& base,
+                                                  steady_clock::time_point deadline) {
+  if (auto c = take_idle(base)) co_return c;
+  auto key = base.origin();
   bool verify = options_.verify_tls || !base.loopback();
   auto& ctx = verify ? *ctx_ : *insecure_ctx_;
   auto c = std::make_unique<connection>(ex_, ctx, base.tls(), key);

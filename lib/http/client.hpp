@@ -55,16 +55,13 @@ class connection {
     co_return ec;
   }
   /// Writes all of `buffers` (http/write.hpp: a plain connection first tries without waiting),
-  /// the rest within `timeout`.
+  /// the rest within `timeout`. Not a coroutine itself: it hands back the one that writes, so
+  /// a write costs one coroutine frame. `buffers` must outlive the awaiting.
   template <class Buffers>
   awaitable<boost::system::error_code> write_all(const Buffers& buffers,
                                                  std::chrono::milliseconds timeout) {
-    if (tls_) {
-      tcp().expires_after(timeout);
-      auto [ec, n] = co_await net::async_write(stream_, buffers, use_tuple);
-      co_return ec;
-    }
-    co_return co_await http::write_all(tcp(), buffers, timeout);
+    if (tls_) return write_tls(buffers, timeout);
+    return http::write_all(tcp(), buffers, timeout);
   }
   /// Reads into a parser (header or whole message) with the stream's current deadline.
   template <class Parser>
@@ -106,6 +103,14 @@ class connection {
  private:
   friend class client;
 
+  template <class Buffers>
+  awaitable<boost::system::error_code> write_tls(const Buffers& buffers,
+                                                 std::chrono::milliseconds timeout) {
+    tcp().expires_after(timeout);
+    auto [ec, n] = co_await net::async_write(stream_, buffers, use_tuple);
+    co_return ec;
+  }
+
   ssl::stream<beast::tcp_stream> stream_;
   beast::flat_buffer buffer_;
   bool tls_;
@@ -132,6 +137,9 @@ class client {
   /// A connection to `base`'s origin: an idle pooled one if alive, else a new one (TCP connect,
   /// then TLS with SNI and host-name verification), by `deadline`.
   awaitable<result<connection_ptr>> acquire(const url& base, steady_clock::time_point deadline);
+  /// acquire()'s first step, without a coroutine: an idle pooled connection to `base`'s origin
+  /// that is still alive, or nullptr.
+  connection_ptr take_idle(const url& base);
   /// Returns a connection whose last exchange ended cleanly with keep-alive, for reuse.
   void release(connection_ptr conn);
 
