@@ -157,7 +157,9 @@ client::client(net::any_io_executor ex, client_options options)
 }
 
 connection_ptr client::take_idle(const url& base) {
-  auto it = idle_.find(base.origin());
+  origin_scratch_.clear();
+  base.append_origin(origin_scratch_);  // no allocation per call once the scratch has grown
+  auto it = idle_.find(origin_scratch_);
   if (it == idle_.end()) return nullptr;
   auto now = steady_clock::now();
   while (!it->second.empty()) {

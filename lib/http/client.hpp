@@ -96,7 +96,12 @@ class connection {
   /// Room for `n` bytes per read while a large body streams through (a new buffer reads 512
   /// bytes at a time); shrink_read_buffer() gives it back before the connection idles.
   void reserve_read_buffer(std::size_t n) { buffer_.reserve(n); }
-  void shrink_read_buffer() { buffer_.shrink_to_fit(); }
+  void shrink_read_buffer() {
+    if (buffer_.capacity() > small_read_buffer) buffer_.shrink_to_fit();
+  }
+  /// A read buffer this small is kept by an idle connection: freeing it only to take it again
+  /// for the next exchange cost an allocation per call.
+  static constexpr std::size_t small_read_buffer = 4096;
   /// Non-blocking check that the peer has not closed an idle connection.
   bool looks_alive();
 
@@ -155,6 +160,7 @@ class client {
   std::shared_ptr<ssl::context> ctx_;
   std::shared_ptr<ssl::context> insecure_ctx_;
   std::map<std::string, std::vector<connection_ptr>> idle_;
+  std::string origin_scratch_;  // take_idle's key
 };
 
 /// The verifying and the non-verifying TLS client context for these files, shared with every

@@ -63,6 +63,10 @@ response bad_request_response(const boost::system::error_code& ec) {
 // a 1 GiB upload took two million reads.
 constexpr std::size_t streaming_read_buffer = 64 * 1024;
 
+// A read buffer this small stays with an idle connection after a streamed body; a larger one
+// (a body's pieces) is given back.
+constexpr std::size_t kept_read_buffer = 4096;
+
 // Connections taken from the listen queue per turn of the io_context (see run_acceptor).
 constexpr std::size_t accept_batch = 64;
 
@@ -439,7 +443,9 @@ awaitable<server::exchange> server::do_parsed_request(beast::basic_stream<Protoc
                  std::string(parser.get().target()), x.what());
       co_return exchange{std::nullopt, true};  // the response may be half written: close
     }
-    buffer.shrink_to_fit();  // an idle keep-alive connection keeps only what it holds
+    // An idle keep-alive connection keeps only what it holds, or a small buffer (freeing one
+    // only to take it again for the next request cost an allocation per call).
+    if (buffer.capacity() > kept_read_buffer) buffer.shrink_to_fit();
     if (!out.reply) co_return exchange{std::nullopt, !out.keep_alive};
     out.reply->version(parser.get().version());
     bool close_after = !parser.is_done() || !parser.get().keep_alive();

@@ -77,8 +77,22 @@ std::string url::host_header() const {
 }
 
 std::string url::origin() const {
-  std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  return scheme + "://" + h + ":" + std::to_string(port);
+  std::string out;
+  append_origin(out);
+  return out;
+}
+
+void url::append_origin(std::string& out) const {
+  bool bracket = host.find(':') != std::string::npos;
+  out += scheme;
+  out += "://";
+  if (bracket) out += '[';
+  out += host;
+  if (bracket) out += ']';
+  out += ':';
+  char digits[8];
+  auto end = std::to_chars(digits, digits + sizeof digits, port).ptr;
+  out.append(digits, end);
 }
 
 std::string url::target() const { return query.empty() ? path : path + "?" + query; }

@@ -26,6 +26,8 @@ struct url {
   std::string host_header() const;
   /// "scheme://host:port" — the connection-pool key.
   std::string origin() const;
+  /// Appends origin() to `out`.
+  void append_origin(std::string& out) const;
   /// path + ("?" + query if any): the request-target.
   std::string target() const;
   /// This URL with `suffix` appended to its path ("/base" + "/x" → "/base/x").
