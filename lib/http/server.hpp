@@ -40,9 +40,6 @@ struct server_limits {
 /// Produces the answer to one fully read request; exceptions become a 500 and are logged.
 using dispatch_fn = std::function<awaitable<response>(request&, const peer_info&)>;
 
-/// Answers a plain GET without a body (parse_simple_request) at once when it can, straight from
-/// the connection's buffer; nothing sends it on to Beast's parser and dispatch. Exceptions are
-/// handled as dispatch's are.
 /// The quick path's answer: `json` is a 200 answer's body (application/json, no-store, sent as
 /// it is) written straight from these bytes, with no Beast message; `other` is any other
 /// answer. Neither: the request goes on to Beast's parser and dispatch. `json` need only
@@ -61,6 +58,10 @@ struct quick_answer {
   }
   bool declined() const noexcept { return json.empty() && !other; }
 };
+
+/// Answers a plain GET without a body (parse_simple_request) at once when it can, straight from
+/// the connection's buffer; nothing sends it on to Beast's parser and dispatch. Exceptions are
+/// handled as dispatch's are.
 using quick_fn = std::function<quick_answer(const request_view&, const peer_info&)>;
 
 using unix_stream = beast::basic_stream<net::local::stream_protocol>;
