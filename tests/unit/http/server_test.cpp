@@ -177,6 +177,24 @@ TEST_CASE("a_quick_json_answer_is_framed_as_json_response_frames_it") {
   CHECK(read_answer(c10, pending) == "closed");
 }
 
+TEST_CASE("a_quick_json_answer_has_the_same_header_as_json_response_through_dispatch") {
+  // "quick:/q/abcd\n" and "dispatch:/abc\n" are both 14 bytes: the two paths' headers must be
+  // byte for byte the same, whatever either of them learns to add.
+  test_server ts;
+  for (std::string tail : {"HTTP/1.1\r\n\r\n", "HTTP/1.1\r\nConnection: close\r\n\r\n",
+                           "HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", "HTTP/1.0\r\n\r\n"}) {
+    CAPTURE(tail);
+    std::string heads[2], pending;
+    for (int i = 0; i < 2; ++i) {
+      auto c = ts.connect();
+      net::write(c, net::buffer((i == 0 ? "GET /q/abcd " : "GET /abc ") + tail));
+      CHECK(read_answer(c, pending, &heads[i]) == (i == 0 ? "quick:/q/abcd\n" : "dispatch:/abc\n"));
+      pending.clear();
+    }
+    CHECK(heads[0] == heads[1]);
+  }
+}
+
 TEST_CASE("an_answer_larger_than_the_socket_buffer_reaches_a_slow_reader_whole") {
   // The first write fills the socket buffer; the rest waits for the reader under the deadline.
   constexpr std::size_t size = 8 * 1024 * 1024;
