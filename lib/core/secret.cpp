@@ -31,6 +31,13 @@ void secret::wipe() noexcept {
   value_.clear();
 }
 
+void wipe_bytes(std::string& s) noexcept {
+  // Bytes past size() keep what a longer earlier content left there.
+  s.resize(s.capacity());  // capacity is already reserved: no allocation, nothing thrown
+  OPENSSL_cleanse(s.data(), s.size());
+  s.clear();
+}
+
 std::string secret::fingerprint() const {
   if (value_.empty()) return "none";
   unsigned char digest[SHA256_DIGEST_LENGTH];

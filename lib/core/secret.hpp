@@ -36,6 +36,10 @@ class secret {
 
 std::ostream& operator<<(std::ostream& os, const secret& s);
 
+/// Overwrites every byte `s` has held room for (its whole capacity, not just its size) and
+/// empties it: for buffers that carried a secret on its way to the wire.
+void wipe_bytes(std::string& s) noexcept;
+
 }  // namespace tokenbroker
 
 template <>

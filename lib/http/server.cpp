@@ -13,6 +13,7 @@
 #include <variant>
 
 #include "core/log.hpp"
+#include "core/secret.hpp"
 #include "core/spawn.hpp"
 #include "http/router.hpp"
 #include "http/write.hpp"
@@ -335,7 +336,13 @@ awaitable<void> server::run_session(beast::basic_stream<Protocol> stream, peer_i
     stream.socket().close(ignored);
   });
   beast::flat_buffer buffer;
-  std::string head_out;  // the response header's bytes, reused
+  // The response header's bytes, reused; a token answer's body too (quick path), so wiped when
+  // the session ends however it ends.
+  struct wiped_string {
+    std::string bytes;
+    ~wiped_string() { wipe_bytes(bytes); }
+  } wiped_head;
+  std::string& head_out = wiped_head.bytes;
   for (;;) {
     if (stopping_ && buffer.size() == 0) break;
     if (buffer.size() == 0) {
@@ -391,6 +398,7 @@ awaitable<void> server::run_session(beast::basic_stream<Protocol> stream, peer_i
     serialize_header(res, head_out);
     std::array<net::const_buffer, 2> wire{net::buffer(head_out), net::buffer(res.body())};
     auto wec = co_await write_all(stream, wire, limits_.write_timeout);
+    wipe_bytes(res.body());  // a token answer that took the full path is not left in the heap
     if (wec || ex.close_after) break;
   }
   boost::system::error_code ignored;

@@ -36,3 +36,16 @@ TEST_CASE("secret_compares_by_value_and_moves_out") {
   CHECK(d.empty());
   CHECK(e.reveal() == "x");
 }
+
+TEST_CASE("wipe_bytes_overwrites_the_whole_buffer_not_only_what_is_in_use") {
+  // A reused buffer held a longer answer before its current, shorter one.
+  std::string s(200, 'k');
+  s.assign("short");
+  const char* storage = s.data();
+  const auto room = s.capacity();
+  REQUIRE(room >= 200);
+  tokenbroker::wipe_bytes(s);
+  CHECK(s.empty());
+  REQUIRE(s.data() == storage);  // the same storage, still held, now holds no old byte
+  CHECK(std::string_view(storage, room).find_first_not_of('\0') == std::string_view::npos);
+}
