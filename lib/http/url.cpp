@@ -62,6 +62,18 @@ result<url> url::parse(std::string_view text) {
   return u;
 }
 
+namespace {
+
+// A host as it stands before ":port": an IPv6 address in brackets.
+void append_host(std::string& out, std::string_view host) {
+  bool bracket = host.find(':') != std::string_view::npos;
+  if (bracket) out += '[';
+  out += host;
+  if (bracket) out += ']';
+}
+
+}  // namespace
+
 bool url::loopback() const noexcept {
   if (host == "localhost") return true;
   boost::system::error_code ec;
@@ -70,7 +82,8 @@ bool url::loopback() const noexcept {
 }
 
 std::string url::host_header() const {
-  std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  std::string h;
+  append_host(h, host);
   bool default_port = (port == 80 && !tls()) || (port == 443 && tls());
   if (!default_port) h += ":" + std::to_string(port);
   return h;
@@ -83,12 +96,9 @@ std::string url::origin() const {
 }
 
 void url::append_origin(std::string& out) const {
-  bool bracket = host.find(':') != std::string::npos;
   out += scheme;
   out += "://";
-  if (bracket) out += '[';
-  out += host;
-  if (bracket) out += ']';
+  append_host(out, host);
   out += ':';
   char digits[8];
   auto end = std::to_chars(digits, digits + sizeof digits, port).ptr;
