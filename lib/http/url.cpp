@@ -85,7 +85,10 @@ std::string url::host_header() const {
   std::string h;
   append_host(h, host);
   bool default_port = (port == 80 && !tls()) || (port == 443 && tls());
-  if (!default_port) h += ":" + std::to_string(port);
+  if (!default_port) {
+    h += ':';
+    h += std::to_string(port);
+  }
   return h;
 }
 
