@@ -14,6 +14,7 @@
 
 #include "core/log.hpp"
 #include "core/time.hpp"
+#include "http/trust.hpp"
 
 namespace tokenbroker::http {
 
@@ -87,7 +88,7 @@ std::shared_ptr<ssl::context> make_context(bool verify, const std::string& ca_fi
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
   ctx->set_options(ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
   if (verify) {
-    ctx->set_default_verify_paths();
+    load_system_trust(*ctx);
     ctx->set_verify_mode(ssl::verify_peer);
     if (!ca_file.empty()) {
       boost::system::error_code ec;
