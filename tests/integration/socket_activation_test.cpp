@@ -1,10 +1,14 @@
 // Socket activation for real: systemd-socket-activate (from the systemd package) binds the
 // sockets and starts tokenbrokerd on the first connection, as tokenbroker.socket does.
 #include <doctest/doctest.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <csignal>
+#include <cstring>
 #include <fstream>
 #include <regex>
 #include <thread>
@@ -28,6 +32,39 @@ std::uint16_t free_port() {
   return a.local_endpoint().port();
 }
 
+// The datagram socket systemd listens on for a service's notifications ($NOTIFY_SOCKET).
+class notify_receiver {
+ public:
+  explicit notify_receiver(const std::string& path) {
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    REQUIRE(path.size() < sizeof addr.sun_path);
+    std::memcpy(addr.sun_path, path.data(), path.size());
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    timeval tv{0, 100'000};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~notify_receiver() { ::close(fd_); }
+  // Whether `message` arrives within `timeout`; the messages before it are kept in seen().
+  bool wait_for(const std::string& message, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      char buf[256];
+      auto n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n < 0) continue;  // the 100 ms receive timeout: look at the clock again
+      seen_.emplace_back(buf, static_cast<std::size_t>(n));
+      if (seen_.back() == message) return true;
+    }
+    return false;
+  }
+  const std::vector<std::string>& seen() const { return seen_; }
+
+ private:
+  int fd_ = -1;
+  std::vector<std::string> seen_;
+};
+
 // The config names a socket and a listener of its own: under activation neither may be used.
 // Secrets are read through ${CREDENTIALS_DIRECTORY}, as under the shipped unit.
 struct activated_broker {
@@ -35,6 +72,7 @@ struct activated_broker {
   std::string config = dir.file("tokenbroker.toml");
   std::string socket = dir.file("act.sock");
   std::string unused_socket = dir.file("config.sock");
+  notify_receiver systemd{dir.file("notify.sock")};
   std::unique_ptr<process> proc;
 
   activated_broker(const sim_fixture& sim, const std::string& tcp_listen) {
@@ -54,7 +92,10 @@ struct activated_broker {
     cfg += "password_file = \"${CREDENTIALS_DIRECTORY}/tokenbroker_password\"\n";
     write_private(config, cfg);
     proc = std::make_unique<process>(process_options{
-        {"systemd-socket-activate", "-E", "CREDENTIALS_DIRECTORY=" + dir.file("creds"), "-l",
+        // As under the shipped unit (Type=notify, WatchdogSec=): readiness and watchdog pings
+        // go to $NOTIFY_SOCKET, every WATCHDOG_USEC / 2.
+        {"systemd-socket-activate", "-E", "CREDENTIALS_DIRECTORY=" + dir.file("creds"), "-E",
+         "NOTIFY_SOCKET=" + dir.file("notify.sock"), "-E", "WATCHDOG_USEC=400000", "-l",
          socket, "-l", tcp_listen, bin_path("tokenbrokerd"), "--config", config, "--log-level",
          "debug"},
         {},
@@ -102,6 +143,9 @@ TEST_CASE("passed_unix_and_tcp_sockets_serve_tokens_and_the_configured_ones_are_
   REQUIRE_MESSAGE(r.status == 200, r.body, r.error, b.proc->stderr_text());
   auto token = r.json()["access_token"].get<std::string>();
   CHECK(sim.check(token)["valid"] == true);
+  // Ready was said, and the watchdog is fed.
+  CHECK(b.systemd.wait_for("READY=1", 10s));
+  CHECK(b.systemd.wait_for("WATCHDOG=1", 10s));
 
   CHECK(b.wait_for_log(R"(listening on 127\.0\.0\.1:(\d+) \(socket activation\))", 5s) ==
         std::to_string(port));
@@ -119,6 +163,7 @@ TEST_CASE("passed_unix_and_tcp_sockets_serve_tokens_and_the_configured_ones_are_
 
   // The socket file belongs to the socket unit: a stop must leave it in place.
   b.proc->kill(SIGTERM);
+  CHECK(b.systemd.wait_for("STOPPING=1", 10s));
   auto exit = b.proc->wait_exit(15s);
   REQUIRE(exit);
   CHECK_MESSAGE(exit->ok(), exit->describe());

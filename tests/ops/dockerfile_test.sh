@@ -57,7 +57,7 @@ for p in $build_pkgs; do
   grep -qw -- "$p" "$src/scripts/install-deps" || fail "build stage installs $p, unknown to scripts/install-deps"
 done
 for p in libboost1.81-dev libssl-dev nlohmann-json3-dev libfmt-dev prometheus-cpp-dev \
-         libtomlplusplus-dev libsystemd-dev cmake ninja-build; do
+         libtomlplusplus-dev cmake ninja-build; do
   grep -qxF "$p" <<<"$build_pkgs" || fail "build stage lacks $p"
 done
 
