@@ -109,6 +109,7 @@ int broker_said_no(const reply& r) {
 
 std::string text(const json& j, const char* key) {
   auto it = j.find(key);
+  if (it != j.end() && it->is_number()) return it->dump();
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string("-");
 }
 
@@ -132,17 +133,23 @@ int cmd_status(const std::string& sock) {
   auto r = call(sock, bhttp::verb::get, "/v1/credentials");
   if (!r) return unreachable;
   if (r->status != 200) return broker_said_no(*r);
-  // Replicas sharing credentials through etcd also show each credential's cluster role.
+  // Replicas sharing credentials through etcd also show etcd's health, and each credential's
+  // cluster role and how often this replica took its refreshing over.
   bool cluster = false;
   for (const auto& c : r->body["credentials"]) cluster = cluster || c.contains("cluster_role");
+  if (const auto& info = r->body.value("cluster", json::object()); info.contains("etcd_up"))
+    std::printf("etcd: %s\n\n", info["etcd_up"] == true ? "up" : "DOWN (not answering)");
   std::printf("%-20s %-10s %-12s %-22s %-22s %s%s\n", "NAME", "PROVIDER", "STATE", "EXPIRES_AT",
-              "REFRESH_AT", cluster ? "ROLE      " : "", "LAST_ERROR");
+              "REFRESH_AT", cluster ? "ROLE      HANDOVERS " : "", "LAST_ERROR");
   for (const auto& c : r->body["credentials"]) {
     std::string err = c["last_error"].is_string() ? c["last_error"].get<std::string>() : "-";
     std::string role;
     if (cluster) {
       role = text(c, "cluster_role");
       role.resize(std::max<std::size_t>(role.size() + 1, 10), ' ');
+      std::string handovers = text(c, "lock_handovers");
+      handovers.resize(std::max<std::size_t>(handovers.size() + 1, 10), ' ');
+      role += handovers;
     }
     std::printf("%-20s %-10s %-12s %-22s %-22s %s%s\n", text(c, "name").c_str(),
                 text(c, "provider").c_str(), text(c, "state").c_str(),

@@ -25,7 +25,10 @@ json status_object(const broker::credential_status& s) {
          {"refresh_at", optional_time(s.refresh_at)},
          {"last_refresh_at", optional_time(s.last_refresh_at)},
          {"last_error", s.last_error.empty() ? json(nullptr) : json(s.last_error)}};
-  if (!s.cluster_role.empty()) j["cluster_role"] = s.cluster_role;  // with [cluster] only
+  if (!s.cluster_role.empty()) {  // with [cluster] only
+    j["cluster_role"] = s.cluster_role;
+    j["lock_handovers"] = s.lock_handovers;
+  }
   return j;
 }
 
@@ -272,7 +275,9 @@ awaitable<http::response> api::handle_credentials(http::request_context& ctx) {
   json list = json::array();
   for (const auto& [name, e] : registry_.all())
     if (allowed(*e, ctx.peer)) list.push_back(status_object(e->cred->status()));
-  co_return respond(status::ok, json{{"credentials", list}}, ctx.req.version());
+  json body{{"credentials", std::move(list)}};
+  if (options_.etcd_up) body["cluster"] = {{"etcd_up", options_.etcd_up()}};
+  co_return respond(status::ok, body, ctx.req.version());
 }
 
 awaitable<http::response> api::handle_refresh(http::request_context& ctx) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string_view>
 #include <variant>
@@ -16,6 +17,8 @@ namespace tokenbroker::app {
 struct api_options {
   std::chrono::milliseconds token_wait{std::chrono::seconds{10}};  // bound on waiting callers
   uid_t daemon_uid = 0;  // the daemon's own user may use every credential (as may root)
+  /// With [cluster]: whether etcd answers, shown in /v1/credentials. Empty without.
+  std::function<bool()> etcd_up;
 };
 
 /// The body of a token answer (ends in a newline); `now` gives expires_in.
@@ -42,7 +45,7 @@ class api {
                                                             const http::peer_info& peer,
                                                             unsigned version);
   /// Options a reload may change (token_wait).
-  void set_options(api_options options) { options_ = options; }
+  void set_options(api_options options) { options_ = std::move(options); }
 
  private:
   // GET /v1/token/{name}: a valid token for the caller.

@@ -102,10 +102,11 @@ proxy_targets make_targets(const daemon_state& d) {
   return targets;
 }
 
-api_options make_api_options(const config::config& cfg) {
+api_options make_api_options(const daemon_state& d) {
   api_options ao;
-  ao.token_wait = cfg.server.token_wait;
+  ao.token_wait = d.cfg.server.token_wait;
   ao.daemon_uid = ::getuid();
+  if (d.store->shared()) ao.etcd_up = [store = d.store.get()] { return store->backend_up(); };
   return ao;
 }
 
@@ -177,7 +178,7 @@ bool apply_reload(daemon_state& d, config::config fresh) {
   fresh.server = applied_server(d.cfg.server, fresh.server);
   fresh.cluster = d.cfg.cluster;
   d.cfg = std::move(fresh);
-  d.local_api->set_options(make_api_options(d.cfg));
+  d.local_api->set_options(make_api_options(d));
   d.local_proxy->reconfigure(make_targets(d), d.cfg.server.token_wait);
   d.registry.prune();
   log::info("configuration {} reloaded: {} credential(s), {} added, {} changed", d.cfg.path,
@@ -393,7 +394,7 @@ int run_daemon(config::config cfg) {
     add_credential(d, c, std::move(client));
   }
 
-  d.local_api = std::make_unique<api>(d.registry, d.metrics, make_api_options(d.cfg));
+  d.local_api = std::make_unique<api>(d.registry, d.metrics, make_api_options(d));
   proxy_options po;
   po.token_wait = d.cfg.server.token_wait;
   d.local_proxy = std::make_unique<proxy>(*d.local_api, d.registry, d.metrics, make_targets(d), po);

@@ -354,6 +354,7 @@ awaitable<void> credential::adopt(token_bundle b, std::string_view result, doubl
   metrics_.refresh(options_.name, result, seconds);
   if (store_.shared() && saved && !holder_) {
     metrics_.lock_handover(options_.name);
+    ++handovers_;
     log::info("credential {}: this replica took over refreshing the shared tokens", options_.name);
   }
   if (saved) set_holder(true);
@@ -545,7 +546,10 @@ credential_status credential::status() const {
   }
   s.last_refresh_at = last_refresh_at_;
   s.last_error = last_error_;
-  if (store_.shared()) s.cluster_role = holder_ ? "holder" : "follower";
+  if (store_.shared()) {
+    s.cluster_role = holder_ ? "holder" : "follower";
+    s.lock_handovers = handovers_;
+  }
   return s;
 }
 

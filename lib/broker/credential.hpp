@@ -54,6 +54,7 @@ struct credential_status {
   std::optional<sys_seconds> last_refresh_at;
   std::string last_error;
   std::string cluster_role;  // "holder" or "follower" when the store is shared, else empty
+  std::uint64_t lock_handovers = 0;  // shared store: times this replica took refreshing over
 };
 
 struct credential_options {
@@ -190,6 +191,7 @@ class credential {
   bool remote_in_flight_ = false;  // shared store: another replica holds the refresh lock
   bool holding_lock_ = false;
   bool holder_ = false;  // shared store: this replica refreshed the current tokens
+  std::uint64_t handovers_ = 0;  // times this replica took refreshing over (lock_handovers)
   bool stopped_ = false;
   bool running_ = false;
   std::optional<pending_change> pending_;  // reconfigure() waiting for the loop

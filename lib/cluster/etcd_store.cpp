@@ -52,6 +52,8 @@ std::string etcd_store::lock_key(const std::string& credential) const {
   return options_.prefix + "credentials/" + credential + "/lock";
 }
 
+bool etcd_store::backend_up() const noexcept { return client_->healthy(); }
+
 void etcd_store::note_health() {
   bool up = client_->healthy();
   metrics_.etcd_up(up);

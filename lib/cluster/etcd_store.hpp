@@ -42,6 +42,7 @@ class etcd_store final : public store::state_store {
   awaitable<result<void>> erase(const std::string& credential) override;
 
   bool shared() const noexcept override { return true; }
+  bool backend_up() const noexcept override;
   awaitable<result<store::lock_state>> lock(const std::string& credential) override;
   awaitable<void> unlock(const std::string& credential) override;
   void subscribe(store::update_handler on_update) override { on_update_ = std::move(on_update); }

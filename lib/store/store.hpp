@@ -35,6 +35,8 @@ class state_store {
 
   /// True when other replicas read and write the same records.
   virtual bool shared() const noexcept { return false; }
+  /// Shared stores: whether the service behind them (etcd) answered the last request or watch.
+  virtual bool backend_up() const noexcept { return true; }
   /// Takes `credential`'s refresh lock before a refresh, grant or login. `busy` when another
   /// replica holds it; an error when the lock cannot be asked for (etcd unreachable). While held,
   /// save() is fenced: it fails (errc::refused) once the lock was lost, never overwriting newer

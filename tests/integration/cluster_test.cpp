@@ -48,13 +48,26 @@ std::vector<std::string> sim_flags() {
                                "--invalidate-old-access=false"});
 }
 
-json credential_status(const broker_fixture& b) {
+json credentials(const broker_fixture& b) {
   auto r = b.call("GET", "/v1/credentials", {}, {}, 2s);
-  if (r.status != 200) return json::object();
-  auto doc = r.json();  // named: a range-for over a member of a temporary dangles
-  for (const auto& c : doc["credentials"])
+  return r.status == 200 ? r.json() : json::object();
+}
+
+json credential_status(const broker_fixture& b) {
+  auto doc = credentials(b);  // named: a range-for over a member of a temporary dangles
+  for (const auto& c : doc.value("credentials", json::array()))
     if (c.value("name", "") == "privicore") return c;
   return json::object();
+}
+
+// What `tokenbrokerctl status` prints for replica `b`.
+std::string ctl_status(const broker_fixture& b, const std::string& err_file) {
+  process p(process_options{{bin_path("tokenbrokerctl"), "--socket", b.socket_path(), "status"},
+                            {}, {}, err_file});
+  std::string out;
+  while (auto line = p.read_line(15s)) out += *line + "\n";
+  p.wait_exit(15s);
+  return out;
 }
 
 double metric(const broker_fixture& b, const std::string& name_and_labels) {
@@ -140,9 +153,17 @@ TEST_CASE("three_replicas_share_one_grant_for_a_minute_without_reusing_a_refresh
   double handovers = 0;
   int holders = 0;
   for (auto& r : replicas) {
-    handovers += metric(*r, "tokenbroker_cluster_lock_handovers_total{credential=\"privicore\"}");
-    holders += credential_status(*r).value("cluster_role", "") == "holder" ? 1 : 0;
+    auto n = metric(*r, "tokenbroker_cluster_lock_handovers_total{credential=\"privicore\"}");
+    handovers += n;
+    auto status = credential_status(*r);
+    holders += status.value("cluster_role", "") == "holder" ? 1 : 0;
+    // Status tells what the metrics tell: hand-overs, and etcd's health.
+    CHECK(status.value("lock_handovers", -1.0) == n);
+    CHECK(credentials(*r)["cluster"]["etcd_up"] == true);
   }
+  auto table = ctl_status(*replicas[0], replicas[0]->dir().file("ctl.err"));
+  CHECK_MESSAGE(table.starts_with("etcd: up\n"), table);
+  CHECK_MESSAGE(table.find("ROLE      HANDOVERS") != std::string::npos, table);
   std::printf("cluster: %d token answers (%d expired by the time they were checked), %d "
               "refreshes in %lld s with 2 s tokens, %d rejected, %.0f hand-overs\n",
               tally.ok.load(), tally.expired_served.load(), refreshes,
@@ -248,7 +269,12 @@ TEST_CASE("etcd_down_for_ten_seconds_no_expired_token_and_the_grant_survives") {
   };
   wait_for(5s);
   etcd.stop();
-  wait_for(10s);
+  auto t_stop = steady::now();
+  // Status says so while etcd is away (every replica keeps asking it: locks, leases, watches).
+  CHECK(eventually([&] { return credentials(*replicas[0])["cluster"]["etcd_up"] == false; }, 8s));
+  auto table = ctl_status(*replicas[0], replicas[0]->dir().file("ctl.err"));
+  CHECK_MESSAGE(table.starts_with("etcd: DOWN"), table);
+  wait_for(std::chrono::duration_cast<std::chrono::milliseconds>(10s - (steady::now() - t_stop)));
   etcd.start();
   // Every replica serves again, soon after etcd is back.
   for (auto& r : replicas) {
@@ -260,6 +286,7 @@ TEST_CASE("etcd_down_for_ten_seconds_no_expired_token_and_the_grant_survives") {
     }
     CHECK(ok);
   }
+  CHECK(eventually([&] { return credentials(*replicas[0])["cluster"]["etcd_up"] == true; }, 10s));
   wait_for(5s);
   stop = true;
   for (auto& c : clients) c.join();
