@@ -12,6 +12,7 @@
 #include "app/proxy_wire.hpp"
 #include "core/log.hpp"
 #include "http/path.hpp"
+#include "http/read.hpp"
 #include "http/router.hpp"
 #include "http/write.hpp"
 #include "privicore/parse.hpp"
@@ -126,8 +127,12 @@ awaitable<result<std::size_t>> read_client(Stream& s, http::streamed_request& sr
   auto& body = sr.parser.get().body();
   body.data = data;
   body.size = size;
-  s.expires_after(timeout);
-  auto [ec, n] = co_await bhttp::async_read_some(s, sr.buffer, sr.parser, use_tuple);
+  boost::system::error_code ec;
+  if (!http::put_buffered(sr.buffer, sr.parser, ec)) {  // a small body came with its header
+    s.expires_after(timeout);
+    auto [rec, n] = co_await bhttp::async_read_some(s, sr.buffer, sr.parser, use_tuple);
+    ec = rec;
+  }
   if (ec && ec != bhttp::error::need_buffer) co_return http::io_error(ec, "reading the request body");
   co_return size - body.size;
 }

@@ -10,6 +10,7 @@
 
 #include "core/error.hpp"
 #include "http/beast.hpp"
+#include "http/read.hpp"
 #include "http/url.hpp"
 #include "http/write.hpp"
 
@@ -82,9 +83,12 @@ class connection {
     auto [ec, n] = co_await bhttp::async_read(stream_.next_layer(), buffer_, parser, use_tuple);
     co_return ec;
   }
-  /// Reads some body bytes into a buffer_body parser.
+  /// Reads some body bytes into a buffer_body parser: from bytes already read when they are
+  /// enough (a small answer's body comes with its header), else from the stream.
   template <class Parser>
   awaitable<boost::system::error_code> read_some(Parser& parser) {
+    boost::system::error_code buffered;
+    if (put_buffered(buffer_, parser, buffered)) co_return buffered;
     if (tls_) {
       auto [ec, n] = co_await bhttp::async_read_some(stream_, buffer_, parser, use_tuple);
       co_return ec;
