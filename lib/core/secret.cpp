@@ -26,10 +26,7 @@ secret& secret::operator=(secret&& other) noexcept {
 
 secret::~secret() { wipe(); }
 
-void secret::wipe() noexcept {
-  if (!value_.empty()) OPENSSL_cleanse(value_.data(), value_.size());
-  value_.clear();
-}
+void secret::wipe() noexcept { wipe_bytes(value_); }
 
 void wipe_bytes(std::string& s) noexcept {
   // Bytes past size() keep what a longer earlier content left there.
