@@ -54,10 +54,7 @@ std::string etcd_store::lock_key(const std::string& credential) const {
 
 bool etcd_store::backend_up() const noexcept { return client_->healthy(); }
 
-void etcd_store::note_health() {
-  bool up = client_->healthy();
-  metrics_.etcd_up(up);
-}
+void etcd_store::note_health() { metrics_.etcd_up(backend_up()); }
 
 result<broker::token_bundle> etcd_store::decode_record(const std::string& credential,
                                                        const std::string& value) const {
