@@ -58,7 +58,12 @@ class notify_receiver {
     }
     return false;
   }
-  const std::vector<std::string>& seen() const { return seen_; }
+  // What arrived so far, for a failure's message.
+  std::string seen() const {
+    std::string out;
+    for (const auto& m : seen_) out += (out.empty() ? "" : " | ") + m;
+    return out;
+  }
 
  private:
   int fd_ = -1;
@@ -144,8 +149,8 @@ TEST_CASE("passed_unix_and_tcp_sockets_serve_tokens_and_the_configured_ones_are_
   auto token = r.json()["access_token"].get<std::string>();
   CHECK(sim.check(token)["valid"] == true);
   // Ready was said, and the watchdog is fed.
-  CHECK(b.systemd.wait_for("READY=1", 10s));
-  CHECK(b.systemd.wait_for("WATCHDOG=1", 10s));
+  CHECK_MESSAGE(b.systemd.wait_for("READY=1", 10s), "received: ", b.systemd.seen());
+  CHECK_MESSAGE(b.systemd.wait_for("WATCHDOG=1", 10s), "received: ", b.systemd.seen());
 
   CHECK(b.wait_for_log(R"(listening on 127\.0\.0\.1:(\d+) \(socket activation\))", 5s) ==
         std::to_string(port));
@@ -163,7 +168,7 @@ TEST_CASE("passed_unix_and_tcp_sockets_serve_tokens_and_the_configured_ones_are_
 
   // The socket file belongs to the socket unit: a stop must leave it in place.
   b.proc->kill(SIGTERM);
-  CHECK(b.systemd.wait_for("STOPPING=1", 10s));
+  CHECK_MESSAGE(b.systemd.wait_for("STOPPING=1", 10s), "received: ", b.systemd.seen());
   auto exit = b.proc->wait_exit(15s);
   REQUIRE(exit);
   CHECK_MESSAGE(exit->ok(), exit->describe());
