@@ -172,11 +172,11 @@ awaitable<http::response> api::handle(http::request& req, const http::peer_info&
 }
 
 http::quick_answer api::try_handle(const http::request_view& req, const http::peer_info& peer) {
-  static constexpr std::string_view prefix = "/v1/token/";
   std::string_view target = req.target();
-  if (req.method() != http::verb::get || !target.starts_with(prefix)) return std::nullopt;
+  if (req.method() != http::verb::get || !target.starts_with(quick_prefix)) return std::nullopt;
   auto q = target.find('?');
-  std::string_view name = target.substr(prefix.size(), q - std::min(q, prefix.size()));
+  std::string_view name =
+      target.substr(quick_prefix.size(), q - std::min(q, quick_prefix.size()));
   std::string_view query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
   // Plain names only; the router decodes and judges the rest.
   if (name.empty() || name.find_first_of("/%") != std::string_view::npos) return std::nullopt;

@@ -34,6 +34,8 @@ class api {
   /// valid token, or is refused. Nothing when handle() must decide (other paths, waiting). The
   /// server tries this first: the common case then costs no coroutine frame (bench/analysis.md).
   http::quick_answer try_handle(const http::request_view& req, const http::peer_info& peer);
+  /// The targets try_handle() may answer start with this (GET /v1/token/{name}).
+  static constexpr std::string_view quick_prefix = "/v1/token/";
 
   /// The guards for a request header (origin-form only; on TCP no Origin and X-Token-Broker):
   /// the refusal to send, or nullopt to go on.

@@ -409,7 +409,7 @@ int run_daemon(config::config cfg) {
       std::move(streaming));
   d.server->set_quick([&d](const http::request_view& req, const http::peer_info& peer) {
     return d.local_api->try_handle(req, peer);
-  });
+  }, std::string(api::quick_prefix));
 
   if (auto r = open_listeners(d); !r) {
     log::error("{}", r.error().message);

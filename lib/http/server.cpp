@@ -362,7 +362,7 @@ awaitable<void> server::run_session(beast::basic_stream<Protocol> stream, peer_i
     quick_answer quick;
     if (quick_) {
       std::string_view bytes(static_cast<const char*>(buffer.data().data()), buffer.size());
-      simple = parse_simple_request(bytes, limits_.header_limit);
+      if (bytes.starts_with(quick_prefix_)) simple = parse_simple_request(bytes, limits_.header_limit);
     }
     if (simple) {
       try {

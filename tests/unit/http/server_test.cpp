@@ -34,10 +34,12 @@ std::string first_bytes(local::socket& s) {
 }
 
 // A server on a unix socket in a thread of its own: dispatch answers "dispatch:<target>", the
-// quick path "quick:<target>" for targets under /q/ (others go on to dispatch).
+// quick path "quick:<target>" for targets under /q/ and /r/ (others go on to dispatch) when
+// they start with `quick_prefix`.
 class test_server {
  public:
-  explicit test_server(server_limits limits = {}, std::size_t dispatch_body = 0)
+  explicit test_server(server_limits limits = {}, std::size_t dispatch_body = 0,
+                       std::string quick_prefix = "/")
       : srv_(io_.get_executor(), limits,
              [dispatch_body](request& req, const peer_info&) -> awaitable<response> {
                std::string body = dispatch_body ? std::string(dispatch_body, 'x')
@@ -57,7 +59,7 @@ class test_server {
         return json_response(status::accepted, "quick:" + std::string(req.target()),
                              req.version());
       return std::nullopt;
-    });
+    }, std::move(quick_prefix));
     REQUIRE(srv_.listen_unix(path_, 0600).has_value());
     srv_.start();
     thread_ = std::thread([this] { io_.run(); });
@@ -136,6 +138,20 @@ TEST_CASE("plain_gets_take_the_quick_path_and_every_other_request_reaches_dispat
   // Connection: close on the quick path is honoured.
   CHECK(ask("GET /q/g HTTP/1.1\r\nConnection: close\r\n\r\n") == "quick:/q/g\n");
   CHECK(read_answer(c, pending) == "closed");
+}
+
+TEST_CASE("only_gets_under_the_quick_prefix_are_offered_to_the_quick_path") {
+  test_server ts({}, 0, "/q/");
+  auto c = ts.connect();
+  std::string pending;
+  auto ask = [&](const std::string& wire) {
+    net::write(c, net::buffer(wire));
+    return read_answer(c, pending);
+  };
+  CHECK(ask("GET /q/a HTTP/1.1\r\n\r\n") == "quick:/q/a\n");
+  CHECK(ask("GET /r/b HTTP/1.1\r\n\r\n") == "dispatch:/r/b\n");  // quick would have answered
+  CHECK(ask("GET /q HTTP/1.1\r\n\r\n") == "dispatch:/q\n");
+  CHECK(ask("GET /q/c HTTP/1.1\r\n\r\n") == "quick:/q/c\n");
 }
 
 TEST_CASE("an_error_answer_is_valid_json_whatever_its_message_holds") {
