@@ -363,8 +363,7 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
         res->header_limit(64 * 1024);
         res->body_limit(std::numeric_limits<std::uint64_t>::max());
         if (h.method() == http::verb::head) res->skip(true);
-        c.expires_at(steady_clock::now() + timeout);
-        auto ec = co_await c.read(*res, true);
+        auto ec = co_await c.read_header(*res, steady_clock::now() + timeout);
         if (ec) co_return ec;
         auto code = res->get().result_int();
         if (code >= 200 || code == 101 || (code == 100 && want_continue)) co_return ec;

@@ -159,7 +159,7 @@ awaitable<stream_outcome> etcd_client::impl::run_stream(
   bhttp::response_parser<bhttp::buffer_body> p;
   p.header_limit(64 * 1024);
   p.body_limit(std::numeric_limits<std::uint64_t>::max());  // endless; each message is bounded
-  if (auto ec = co_await c.read(p, true); ec)
+  if (auto ec = co_await c.read_header(p, deadline); ec)
     co_return end(d.stopped ? stream_end::stopped : stream_end::failed, false,
                   http::io_error(ec, "read from " + ep.host_header()).describe());
 

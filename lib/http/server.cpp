@@ -15,6 +15,7 @@
 #include "core/log.hpp"
 #include "core/secret.hpp"
 #include "core/spawn.hpp"
+#include "http/deadline.hpp"
 #include "http/router.hpp"
 #include "http/write.hpp"
 
@@ -96,54 +97,6 @@ void serialize_json_answer(std::string_view body, unsigned version, bool close,
   out += "\r\n";
   out += body;
 }
-
-// The idle deadline of a connection waiting for its next request, kept by one timer armed once
-// per idle period rather than once per request: moving the deadline later costs no timer
-// operation (a wait that ends before the deadline waits again for the rest). basic_stream arms
-// and cancels its timer around every read and write, a sixth of the token path's CPU.
-class read_deadline {
- public:
-  read_deadline(const net::any_io_executor& ex, std::function<void()> expire)
-      : s_(std::make_shared<state>(ex, std::move(expire))) {}
-  read_deadline(const read_deadline&) = delete;
-  read_deadline& operator=(const read_deadline&) = delete;
-  ~read_deadline() {
-    s_->done = true;  // a wait still pending finds this and leaves `expire` uncalled
-    s_->timer.cancel();
-  }
-
-  /// `expire` runs once `d` from now, unless disarm() or arm() comes first.
-  void arm(std::chrono::milliseconds d) {
-    s_->deadline = steady_clock::now() + d;
-    if (!s_->waiting || s_->timer.expiry() > s_->deadline) wait(s_);
-  }
-  void disarm() { s_->deadline = steady_clock::time_point::max(); }
-
- private:
-  struct state {
-    state(const net::any_io_executor& ex, std::function<void()> e)
-        : timer(ex), expire(std::move(e)) {}
-    net::steady_timer timer;
-    steady_clock::time_point deadline = steady_clock::time_point::max();
-    std::function<void()> expire;
-    bool waiting = false, done = false;
-  };
-
-  static void wait(const std::shared_ptr<state>& s) {
-    s->waiting = true;
-    s->timer.expires_at(s->deadline);  // cancels a wait still pending: it returns below
-    s->timer.async_wait([s](boost::system::error_code ec) {
-      if (ec == net::error::operation_aborted || s->done) return;
-      s->waiting = false;
-      if (s->deadline == steady_clock::time_point::max()) return;  // disarmed meanwhile
-      if (steady_clock::now() < s->deadline) return wait(s);       // moved later meanwhile
-      s->deadline = steady_clock::time_point::max();
-      s->expire();
-    });
-  }
-
-  std::shared_ptr<state> s_;
-};
 
 // A connection to `path` succeeds only if some process is accepting there.
 bool socket_is_live(const std::string& path) {
