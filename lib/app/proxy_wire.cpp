@@ -17,11 +17,14 @@ namespace {
 
 constexpr std::string_view k_via = "Via: 1.1 tokenbroker\r\n";
 
-// Calls `fn` for each comma-separated element of every `name` field, while it returns true.
+// Calls `fn` for each comma-separated element of every `name` field, in order, while it
+// returns true. A walk comparing the known-field enum: fields::find looks the name up in a
+// case-insensitive tree, and for the two lookups per proxied call that was 3 % of its
+// instructions (callgrind), for a header of a handful of fields.
 template <class Fn>
 void each_element(const bhttp::fields& f, field name, Fn fn) {
-  for (auto it = f.find(name); it != f.end() && it->name() == name; ++it)
-    if (!http::for_each_element(it->value(), fn)) return;
+  for (const auto& e : f)
+    if (e.name() == name && !http::for_each_element(e.value(), fn)) return;
 }
 
 }  // namespace
