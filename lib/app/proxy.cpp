@@ -81,10 +81,11 @@ result<target_parts> split_target(std::string_view target) {
   return p;
 }
 
-std::string inject_value(const std::string& format, const secret& token) {
-  std::string v = format;
-  auto at = v.find("{token}");
-  if (at != std::string::npos) v.replace(at, 7, token.reveal());
+// The injected header's value; wiped when dropped, as is every buffer it is copied into.
+wiped_string inject_value(const std::string& format, const secret& token) {
+  wiped_string v(format);
+  auto at = v.bytes.find("{token}");
+  if (at != std::string::npos) v.bytes.replace(at, 7, token.reveal());
   return v;
 }
 
@@ -312,9 +313,13 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
 
   piece_buffer buf(options_.chunk_size);
   const std::string host = x.target->base.host_header();
-  std::string head_bytes;  // the header on its way, upstream then down
+  // The header on its way, upstream (with the token) then down; its bytes are not left in the
+  // freed heap.
+  wiped_string wiped_head;
+  std::string& head_bytes = wiped_head.bytes;
   for (int attempt = 0;; ++attempt) {
-    auto value = inject_value(x.entry->inject_format, token->access_token);
+    auto injected = inject_value(x.entry->inject_format, token->access_token);
+    const std::string& value = injected.bytes;
     if (!header_safe(value))
       co_return upstream_failed({"token", status::bad_gateway,
                                  "the token cannot be sent in a header (line break)"});

@@ -40,6 +40,18 @@ std::ostream& operator<<(std::ostream& os, const secret& s);
 /// empties it: for buffers that carried a secret on its way to the wire.
 void wipe_bytes(std::string& s) noexcept;
 
+/// A buffer, reused or not, that carries a secret on its way to the wire (a token answer, an
+/// upstream request header with the injected token): wiped whole when it goes, however its
+/// scope ends.
+struct wiped_string {
+  std::string bytes;
+  wiped_string() = default;
+  explicit wiped_string(std::string s) : bytes(std::move(s)) {}
+  wiped_string(wiped_string&& other) noexcept : bytes(std::move(other.bytes)) {}
+  wiped_string& operator=(wiped_string&&) = delete;
+  ~wiped_string() { wipe_bytes(bytes); }  // a moved-from one wipes what the move left
+};
+
 }  // namespace tokenbroker
 
 template <>

@@ -291,10 +291,7 @@ awaitable<void> server::run_session(beast::basic_stream<Protocol> stream, peer_i
   beast::flat_buffer buffer;
   // The response header's bytes, reused; a token answer's body too (quick path), so wiped when
   // the session ends however it ends.
-  struct wiped_string {
-    std::string bytes;
-    ~wiped_string() { wipe_bytes(bytes); }
-  } wiped_head;
+  wiped_string wiped_head;
   std::string& head_out = wiped_head.bytes;
   for (;;) {
     if (stopping_ && buffer.size() == 0) break;
