@@ -22,8 +22,16 @@ std::string_view to_string(errc code) noexcept {
 
 std::string error::describe() const {
   std::string out{to_string(code)};
-  if (code == errc::http_status) out += " " + std::to_string(status);
-  if (!message.empty()) out += ": " + message;
+  // Appended piece by piece: `" " + std::to_string(...)` draws a GCC 12 -Wrestrict false
+  // positive at -O2.
+  if (code == errc::http_status) {
+    out += ' ';
+    out += std::to_string(status);
+  }
+  if (!message.empty()) {
+    out += ": ";
+    out += message;
+  }
   return out;
 }
 
