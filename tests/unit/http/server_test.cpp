@@ -111,16 +111,25 @@ std::string read_answer(local::socket& s, std::string& pending, std::string* hea
   }
 }
 
+// One client connection: ask() writes a request and reads its answer.
+struct test_client {
+  explicit test_client(local::socket sock) : s(std::move(sock)) {}
+  local::socket s;
+  std::string pending;
+  std::string ask(const std::string& wire) {
+    net::write(s, net::buffer(wire));
+    return read_answer(s, pending);
+  }
+};
+
 }  // namespace
 
 TEST_CASE("plain_gets_take_the_quick_path_and_every_other_request_reaches_dispatch") {
   test_server ts;
-  auto c = ts.connect();
-  std::string pending;
-  auto ask = [&](const std::string& wire) {
-    net::write(c, net::buffer(wire));
-    return read_answer(c, pending);
-  };
+  test_client tc(ts.connect());
+  auto& c = tc.s;
+  auto& pending = tc.pending;
+  auto ask = [&](const std::string& wire) { return tc.ask(wire); };
   CHECK(ask("GET /q/a HTTP/1.1\r\nHost: t\r\n\r\n") == "quick:/q/a\n");
   CHECK(ask("GET /other HTTP/1.1\r\n\r\n") == "dispatch:/other\n");  // quick declined
   CHECK(ask("GET /q/b HTTP/1.1\r\nContent-Length: 0\r\n\r\n") == "dispatch:/q/b\n");
@@ -142,16 +151,11 @@ TEST_CASE("plain_gets_take_the_quick_path_and_every_other_request_reaches_dispat
 
 TEST_CASE("only_gets_under_the_quick_prefix_are_offered_to_the_quick_path") {
   test_server ts({}, 0, "/q/");
-  auto c = ts.connect();
-  std::string pending;
-  auto ask = [&](const std::string& wire) {
-    net::write(c, net::buffer(wire));
-    return read_answer(c, pending);
-  };
-  CHECK(ask("GET /q/a HTTP/1.1\r\n\r\n") == "quick:/q/a\n");
-  CHECK(ask("GET /r/b HTTP/1.1\r\n\r\n") == "dispatch:/r/b\n");  // quick would have answered
-  CHECK(ask("GET /q HTTP/1.1\r\n\r\n") == "dispatch:/q\n");
-  CHECK(ask("GET /q/c HTTP/1.1\r\n\r\n") == "quick:/q/c\n");
+  test_client c(ts.connect());
+  CHECK(c.ask("GET /q/a HTTP/1.1\r\n\r\n") == "quick:/q/a\n");
+  CHECK(c.ask("GET /r/b HTTP/1.1\r\n\r\n") == "dispatch:/r/b\n");  // quick would have answered
+  CHECK(c.ask("GET /q HTTP/1.1\r\n\r\n") == "dispatch:/q\n");
+  CHECK(c.ask("GET /q/c HTTP/1.1\r\n\r\n") == "quick:/q/c\n");
 }
 
 TEST_CASE("an_error_answer_is_valid_json_whatever_its_message_holds") {
