@@ -91,15 +91,7 @@ class connection {
       co_return ec;
     }
     boost::system::error_code ec;
-    while (!parser.is_header_done()) {
-      if (buffer_.size() > 0) {
-        auto used = parser.put(buffer_.data(), ec);
-        buffer_.consume(used);
-        if (ec && ec != bhttp::error::need_more) co_return ec;
-        ec = {};
-        if (parser.is_header_done()) break;
-        if (used > 0 && buffer_.size() > 0) continue;
-      }
+    while (!put_buffered(buffer_, parser, ec)) {  // the header's end is not buffered yet
       arm_read_deadline(deadline);
       auto [rec, n] = co_await tcp().socket().async_read_some(
           buffer_.prepare(beast::read_size(buffer_, 64 * 1024)), use_tuple);
