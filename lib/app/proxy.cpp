@@ -139,11 +139,10 @@ awaitable<result<std::size_t>> read_client(Stream& s, http::streamed_request& sr
 }
 
 // Reads up to `size` response-body bytes from the upstream into `data`, as read_client does.
-awaitable<result<std::size_t>> read_upstream(http::connection& c,
-                                             bhttp::response_parser<bhttp::buffer_body>& p,
+awaitable<result<std::size_t>> read_upstream(http::connection& c, http::answer_parser& p,
                                              char* data, std::size_t size,
                                              std::chrono::milliseconds timeout) {
-  auto& body = p.get().body();
+  auto& body = p.body();
   body.data = data;
   body.size = size;
   c.expires_at(steady_clock::now() + timeout);
@@ -359,7 +358,7 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
     boost::system::error_code wec;
     if (forward_expect) wec = co_await send_up(head_bytes, {}, false);
 
-    std::optional<bhttp::response_parser<bhttp::buffer_body>> res;
+    std::optional<http::answer_parser> res;
     // Reads the next answer's header; interim 1xx answers are skipped, except the 100 Continue
     // that answers a forwarded Expect when `want_continue`.
     auto read_head = [&](bool want_continue) -> awaitable<boost::system::error_code> {
@@ -370,7 +369,7 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
         if (h.method() == http::verb::head) res->skip(true);
         auto ec = co_await c.read_header(*res, steady_clock::now() + timeout);
         if (ec) co_return ec;
-        auto code = res->get().result_int();
+        auto code = res->result_int();
         if (code >= 200 || code == 101 || (code == 100 && want_continue)) co_return ec;
       }
     };
@@ -379,7 +378,7 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
     bool refused_early = false;  // the upstream answered a forwarded Expect with a final status
     if (!wec && forward_expect) {
       rec = co_await read_head(true);
-      if (!rec && res->get().result_int() == 100) {
+      if (!rec && res->result_int() == 100) {
         if (auto ec = co_await write_continue(client, write_timeout); ec)
           co_return http::stream_outcome{};
       } else if (!rec) {
@@ -428,7 +427,7 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
       co_return upstream_failed(classify_io(e, "request"));
     }
 
-    auto& head = res->get();
+    const auto& head = *res;
     const int code = head.result_int();
     x.status = code;
     // The upstream refused the token we injected: stop serving exactly that one.

@@ -17,29 +17,16 @@ namespace {
 
 constexpr std::string_view k_via = "Via: 1.1 tokenbroker\r\n";
 
-// Calls `fn` for each comma-separated element of every `name` field, in order, while it
-// returns true. A walk comparing the known-field enum: fields::find looks the name up in a
-// case-insensitive tree, and for the two lookups per proxied call that was 3 % of its
-// instructions (callgrind), for a header of a handful of fields.
-template <class Fn>
-void each_element(const bhttp::fields& f, field name, Fn fn) {
-  for (const auto& e : f)
-    if (e.name() == name && !http::for_each_element(e.value(), fn)) return;
-}
-
 }  // namespace
 
-hop_filter::hop_filter(const bhttp::fields& f) {
-  each_element(f, field::connection, [&](std::string_view t) {
-    // "keep-alive" and "close" name fields that are dropped anyway (drops()).
-    if (!http::beast::iequals(t, "keep-alive") && !http::beast::iequals(t, "close"))
-      named_.push_back(t);
-    return true;
-  });
+void hop_filter::name(std::string_view t) {
+  // "keep-alive" and "close" name fields that are dropped anyway (drops()).
+  if (!http::beast::iequals(t, "keep-alive") && !http::beast::iequals(t, "close"))
+    named_.push_back(t);
 }
 
-bool hop_filter::drops(const bhttp::fields::value_type& f) const {
-  switch (f.name()) {
+bool hop_filter::drops(field name, std::string_view name_string) const {
+  switch (name) {
     case field::connection:
     case field::keep_alive:
     case field::proxy_connection:
@@ -53,9 +40,8 @@ bool hop_filter::drops(const bhttp::fields::value_type& f) const {
     default:
       break;
   }
-  auto name = f.name_string();
   return std::any_of(named_.begin(), named_.end(),
-                     [&](std::string_view n) { return http::beast::iequals(name, n); });
+                     [&](std::string_view n) { return http::beast::iequals(name_string, n); });
 }
 
 std::optional<std::chrono::seconds> preferred_wait(const bhttp::fields& f,
@@ -122,7 +108,7 @@ void upstream_head(const bhttp::request_header<>& h, const upstream_request& u, 
   out += "\r\n";
 }
 
-void downstream_head(const bhttp::response_header<>& head, const downstream_answer& d,
+void downstream_head(const http::answer_parser& head, const downstream_answer& d,
                      std::string& out) {
   out.clear();
   http::append_status_line(out, d.version, head.result_int(), head.reason());

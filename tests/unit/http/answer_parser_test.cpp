@@ -1,0 +1,136 @@
+#include "http/answer_parser.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "support/answer_reading.hpp"
+
+namespace tokenbroker::http {
+
+namespace {
+
+using testing::answer_reading;
+using testing::beast_answer_parser;
+using testing::read_answer;
+
+answer_reading ours(std::string_view wire, std::size_t piece, std::size_t room, bool head = false) {
+  answer_parser p;
+  return read_answer(p, wire, piece, room, head);
+}
+
+answer_reading beasts(std::string_view wire, std::size_t piece, std::size_t room,
+                      bool head = false) {
+  beast_answer_parser p;
+  return read_answer(p, wire, piece, room, head);
+}
+
+// Answers of every framing, and some that must be refused.
+const char* const answers[] = {
+    "HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n"
+    "Connection: keep-alive\r\n\r\nhello world",
+    "HTTP/1.1 201 Made It\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n"
+    "5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer-Field: t\r\n\r\n",
+    "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the close",
+    "HTTP/1.1 204 No Content\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\n",
+    "HTTP/1.1 404 \r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    "HTTP/1.1 100 Continue\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nX-Folded: a\r\n b\r\nContent-Length: 2\r\n\r\nok",
+    "HTTP/1.1 200 OK\r\nX-Empty:\r\nX-Spaces:   padded   \r\nContent-Length: 1\r\n\r\nx",
+    "HTTP/1.1 200 OK\r\nConnection: X-A\r\nX-B: 1\r\nconnection: X-B\r\nContent-Length: 0\r\n\r\n",
+    // Refused: conflicting lengths, a bad length, a broken chunk, a bad status line.
+    "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxy",
+    "HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\nx",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+    "HTTP/1.1 2000 OK\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n",
+    // Cut short: in the header, and in a declared body.
+    "HTTP/1.1 200 OK\r\nContent-Le",
+    "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+};
+
+}  // namespace
+
+TEST_CASE("the_answer_parser_reads_what_beasts_parser_reads_in_any_pieces") {
+  for (std::string_view wire : answers) {
+    for (std::size_t piece : {std::size_t{1}, std::size_t{3}, std::size_t{17}, wire.size()}) {
+      for (std::size_t room : {std::size_t{1}, std::size_t{4}, std::size_t{4096}}) {
+        for (bool head : {false, true}) {
+          CAPTURE(wire);
+          CAPTURE(piece);
+          CAPTURE(room);
+          CAPTURE(head);
+          auto expected = beasts(wire, piece, room, head);
+          auto got = ours(wire, piece, room, head);
+          CHECK(got.ec == expected.ec);
+          CHECK(got.header_done == expected.header_done);
+          CHECK(got.done == expected.done);
+          CHECK(got.code == expected.code);
+          CHECK(got.version == expected.version);
+          CHECK(got.reason == expected.reason);
+          CHECK(got == expected);  // the fields as HTTP means them: see answer_reading
+          CHECK(got.content_length == expected.content_length);
+          CHECK(got.chunked == expected.chunked);
+          CHECK(got.keep_alive == expected.keep_alive);
+          CHECK(got.need_eof == expected.need_eof);
+          CHECK(got.body == expected.body);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("the_answer_parser_keeps_the_status_and_the_fields_in_order") {
+  auto r = ours(answers[1], 5, 3);
+  CHECK(!r.ec);
+  CHECK(r.done);
+  CHECK(r.code == 201);
+  CHECK(r.reason == "Made It");
+  CHECK(r.version == 11);
+  REQUIRE(r.fields.size() == 3);  // the trailer's field joins them, as in Beast's header
+  CHECK(std::get<0>(r.fields[0]) == field::transfer_encoding);
+  CHECK(std::get<1>(r.fields[1]) == "X-A");
+  CHECK(std::get<2>(r.fields[1]) == "1");
+  CHECK(std::get<1>(r.fields[2]) == "Trailer-Field");
+  CHECK(r.chunked);
+  CHECK(r.body == "hello world");  // chunk framing and extensions gone, trailer not in the body
+
+  // The order received, a repeated name included (Beast's header would group the two
+  // Connection fields).
+  auto interleaved = ours(answers[8], 100, 100);
+  REQUIRE(interleaved.fields.size() == 4);
+  CHECK(std::get<1>(interleaved.fields[1]) == "X-B");
+  CHECK(std::get<1>(interleaved.fields[2]) == "connection");
+
+  auto refused = ours(answers[9], 100, 100);
+  CHECK(refused.ec == bhttp::error::multiple_content_length);
+  auto cut = ours(answers[15], 100, 100);
+  CHECK(cut.ec == bhttp::error::partial_message);
+  CHECK(cut.body == "short");
+}
+
+TEST_CASE("the_answer_parsers_body_buffer_stops_it_when_full") {
+  answer_parser p;
+  std::string_view wire = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+  boost::system::error_code ec;
+  auto used = p.put(net::buffer(wire.data(), wire.size()), ec);
+  CHECK(!ec);
+  REQUIRE(p.is_header_done());
+  wire.remove_prefix(used);
+  SUBCASE("no buffer: nothing taken") {
+    p.put(net::buffer(wire.data(), wire.size()), ec);
+    CHECK(ec == bhttp::error::need_buffer);
+  }
+  SUBCASE("a buffer of 3: three bytes, then need_buffer") {
+    char room[3];
+    p.body().data = room;
+    p.body().size = sizeof room;
+    used = p.put(net::buffer(wire.data(), wire.size()), ec);
+    CHECK(ec == bhttp::error::need_buffer);
+    CHECK(used == 3);
+    CHECK(p.body().size == 0);
+    CHECK(std::string_view(room, 3) == "hel");
+  }
+}
+
+}  // namespace tokenbroker::http
