@@ -3,6 +3,8 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include <string.h>  // explicit_bzero
+
 #include <ostream>
 
 namespace tokenbroker {
@@ -31,7 +33,10 @@ void secret::wipe() noexcept { wipe_bytes(value_); }
 void wipe_bytes(std::string& s) noexcept {
   // Bytes past size() keep what a longer earlier content left there.
   s.resize(s.capacity());  // capacity is already reserved: no allocation, nothing thrown
-  OPENSSL_cleanse(s.data(), s.size());
+  // glibc's explicit_bzero is memset behind a compiler barrier: as sure as OPENSSL_cleanse not
+  // to be optimised away, and several times faster for the short strings this wipes on every
+  // proxied call (callgrind).
+  explicit_bzero(s.data(), s.size());
   s.clear();
 }
 
