@@ -296,13 +296,16 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
   const bool small = parser.is_done();
 
   // 2. The token, and for `Prefer: wait` a subscription to acks before the command is sent.
-  // A held token is taken at once; get_token (a coroutine) only when it must wait.
-  result<broker::served_token> token{broker::served_token{}};
-  if (auto held = x.entry->cred->try_token(std::chrono::seconds{0}))
-    token = std::move(*held);
-  else
-    token = co_await x.entry->cred->get_token(std::chrono::seconds{0}, options_.token_wait);
-  if (!token) co_return reply(error_for(token.error(), version));
+  // A held token is copied at once; get_token (a coroutine) only when it must wait. Only the
+  // value is kept: the rest of a served token is the local API's.
+  secret token;
+  if (auto held = x.entry->cred->peek_token(std::chrono::seconds{0}, system_clock::now())) {
+    token = held->access_token;
+  } else {
+    auto got = co_await x.entry->cred->get_token(std::chrono::seconds{0}, options_.token_wait);
+    if (!got) co_return reply(error_for(got.error(), version));
+    token = std::move(got->access_token);
+  }
   std::uint64_t prepared = 0;
   if (x.wait) {
     auto until = steady_clock::now() + std::min<std::chrono::milliseconds>(*x.wait, timeout);
@@ -317,7 +320,7 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
   wiped_string wiped_head;
   std::string& head_bytes = wiped_head.bytes;
   for (int attempt = 0;; ++attempt) {
-    auto injected = inject_value(x.entry->inject_format, token->access_token);
+    auto injected = inject_value(x.entry->inject_format, token);
     const std::string& value = injected.bytes;
     if (!header_safe(value))
       co_return upstream_failed({"token", status::bad_gateway,
@@ -431,7 +434,7 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
     const int code = head.result_int();
     x.status = code;
     // The upstream refused the token we injected: stop serving exactly that one.
-    if (code == 401) x.entry->cred->invalidate(token->access_token);
+    if (code == 401) x.entry->cred->invalidate(token);
 
     // 5. A body worth holding on to: a 401 we may retry, a 202 whose command we wait for.
     // Also a small body of declared length: read with its header (it has usually arrived with
@@ -457,10 +460,10 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
       // Our token was refused: refresh once (single flight in the engine), send once more.
       if (reusable) x.target->client->release(std::move(conn.value()));
       auto fresh = co_await x.entry->cred->get_token(std::chrono::seconds{0}, options_.token_wait);
-      if (fresh && fresh->access_token.reveal() != token->access_token.reveal()) {
+      if (fresh && fresh->access_token.reveal() != token.reveal()) {
         log::info("proxy {}: upstream refused the token, retrying once with a refreshed one",
                   x.name);
-        token = std::move(fresh);
+        token = std::move(fresh->access_token);
         continue;
       }
       // No new token: the 401 goes to the client as it came.
