@@ -189,31 +189,34 @@ bool proxy::selects(const bhttp::request_header<>& h) {
 }
 
 awaitable<http::stream_outcome> proxy::handle(http::streamed_request& sr) {
-  // Not a coroutine: it hands back serve's, one frame fewer per call.
-  if (auto* tcp = std::get_if<beast::tcp_stream*>(&sr.stream)) return serve(**tcp, sr);
-  return serve(*std::get<http::unix_stream*>(sr.stream), sr);
+  // Not a coroutine: it hands back forward's, one frame fewer per call.
+  if (auto* tcp = std::get_if<beast::tcp_stream*>(&sr.stream)) return forward(**tcp, sr);
+  return forward(*std::get<http::unix_stream*>(sr.stream), sr);
 }
 
 template <class Stream>
-awaitable<http::stream_outcome> proxy::serve(Stream& client, http::streamed_request& sr) {
-  const auto& h = sr.parser.get();
-  auto version = h.version();
-  auto reply = [](http::response r) {
+awaitable<http::stream_outcome> proxy::forward(Stream& client, http::streamed_request& sr) {
+  auto& parser = sr.parser;
+  const auto& h = parser.get();
+  const auto version = h.version();
+  // Refusals before the exchange starts; they are not proxied calls (proxy_requests_total).
+  auto refuse = [](http::response r) {
     http::stream_outcome o;
     o.reply = std::move(r);
     return o;
   };
-  if (auto refused = api::guard(http::request_view(h), sr.peer)) co_return reply(std::move(*refused));
+  if (auto refused = api::guard(http::request_view(h), sr.peer))
+    co_return refuse(std::move(*refused));
   auto parts = split_target(h.target());
   if (!parts)
-    co_return reply(proxy_error(status::bad_request, "bad_request", parts.error().message, version));
+    co_return refuse(proxy_error(status::bad_request, "bad_request", parts.error().message, version));
   auto who = api_.authorize(parts->name, sr.peer, version);
-  if (auto* refused = std::get_if<http::response>(&who)) co_return reply(std::move(*refused));
+  if (auto* refused = std::get_if<http::response>(&who)) co_return refuse(std::move(*refused));
   auto t = targets_.find(parts->name);
   if (t == targets_.end())
-    co_return reply(proxy_error(status::not_found, "not_found",
-                                "credential \"" + parts->name + "\" has no api_url to proxy to",
-                                version));
+    co_return refuse(proxy_error(status::not_found, "not_found",
+                                 "credential \"" + parts->name + "\" has no api_url to proxy to",
+                                 version));
 
   exchange x{sr, parts->name};
   x.entry = std::get<broker::entry_ptr>(who);
@@ -227,30 +230,20 @@ awaitable<http::stream_outcome> proxy::serve(Stream& client, http::streamed_requ
   if (x.entry->cred->provider_name() == "privicore")
     x.wait = preferred_wait(h, options_.max_wait);
 
-  auto out = co_await forward(client, x);
-  if (out.reply) x.status = out.reply->result_int();
-  if (x.status == 0) x.status = 499;  // the client went away before any answer
-  auto seconds = std::chrono::duration<double>(steady_clock::now() - x.started).count();
-  metrics_.proxy_request(x.name, x.status, seconds);
-  log::debug("proxy {} {} {} -> {} in {:.1f} ms ({} bytes up, {} down)", x.name,
-             std::string(h.method_string()), x.path, x.status, seconds * 1000, x.bytes_up,
-             x.bytes_down);
-  co_return out;
-}
-
-template <class Stream>
-awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
-  auto& sr = x.sr;
-  auto& parser = sr.parser;
-  const auto& h = parser.get();
-  const auto version = h.version();
   const auto timeout = x.target->timeout;
   const auto write_timeout = sr.limits.write_timeout;
-  auto reply = [&](http::response r) {
-    http::stream_outcome o;
-    o.reply = std::move(r);
+  // Every way out from here: the call's status and time are recorded on it.
+  auto done = [&](http::stream_outcome o) {
+    if (o.reply) x.status = o.reply->result_int();
+    if (x.status == 0) x.status = 499;  // the client went away before any answer
+    auto seconds = std::chrono::duration<double>(steady_clock::now() - x.started).count();
+    metrics_.proxy_request(x.name, x.status, seconds);
+    log::debug("proxy {} {} {} -> {} in {:.1f} ms ({} bytes up, {} down)", x.name,
+               std::string(h.method_string()), x.path, x.status, seconds * 1000, x.bytes_up,
+               x.bytes_down);
     return o;
   };
+  auto reply = [&](http::response r) { return done(refuse(std::move(r))); };
   auto upstream_failed = [&](const upstream_failure& f) {
     metrics_.upstream_error(x.name, f.kind);
     log::debug("proxy {}: upstream {} failure: {}", x.name, f.kind, f.message);
@@ -272,7 +265,7 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
     } else {
       if (client_expects) {
         if (auto ec = co_await write_continue(client, write_timeout); ec)
-          co_return http::stream_outcome{};
+          co_return done({});
       }
       // Room for the declared length, else grown as a chunked body arrives: a 64 KiB string
       // allocated and zero-filled for every 1 KiB POST cost more than relaying it.
@@ -383,7 +376,7 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
       rec = co_await read_head(true);
       if (!rec && res->result_int() == 100) {
         if (auto ec = co_await write_continue(client, write_timeout); ec)
-          co_return http::stream_outcome{};
+          co_return done({});
       } else if (!rec) {
         refused_early = true;  // relay the refusal; the body is never sent
       }
@@ -508,7 +501,7 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
     };
     // The whole answer is at hand (a small one is read with its header): it leaves in one write.
     x.bytes_down = prefix.size();
-    if (auto ec = co_await send_down(head_bytes, prefix, whole); ec) co_return http::stream_outcome{};
+    if (auto ec = co_await send_down(head_bytes, prefix, whole); ec) co_return done({});
     bool ended = whole;
     auto piece = no_body || whole ? std::span<char>{} : buf.get(declared);
     c.reserve_read_buffer(piece.size());
@@ -518,16 +511,16 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
         // Too late for an error answer: closing mid-body tells the client the answer is cut.
         metrics_.upstream_error(x.name, n.error().code == errc::timeout ? "timeout" : "reset");
         log::debug("proxy {}: upstream body failed: {}", x.name, n.error().message);
-        co_return http::stream_outcome{};
+        co_return done({});
       }
       if (*n == 0) continue;
       x.bytes_down += *n;
       ended = res->is_done();
       auto ec = co_await send_down({}, std::string_view(piece.data(), *n), ended);
-      if (ec) co_return http::stream_outcome{};
+      if (ec) co_return done({});
     }
     if (!ended && d.chunked) {
-      if (auto ec = co_await send_down({}, {}, true); ec) co_return http::stream_outcome{};
+      if (auto ec = co_await send_down({}, {}, true); ec) co_return done({});
     }
     if (res->is_done() && res->keep_alive() && !res->need_eof() && body_sent) {
       c.shrink_read_buffer();  // an idle pooled connection keeps only what it holds
@@ -535,7 +528,7 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, exchange& x) {
     }
     http::stream_outcome o;
     o.keep_alive = d.keep_alive;
-    co_return o;
+    co_return done(std::move(o));
   }
 }
 

@@ -54,10 +54,10 @@ class proxy {
   struct exchange;
 
  private:
+  /// Checks the call, then relays it. One coroutine for both: a frame and a resumption fewer
+  /// per call.
   template <class Stream>
-  awaitable<http::stream_outcome> serve(Stream& client, http::streamed_request& sr);
-  template <class Stream>
-  awaitable<http::stream_outcome> forward(Stream& client, exchange& x);
+  awaitable<http::stream_outcome> forward(Stream& client, http::streamed_request& sr);
   /// The answer to a `Prefer: wait` call once command `id` (accepted upstream with 202) has an
   /// outcome, or its wait ran out.
   awaitable<http::response> command_outcome(exchange& x, const std::string& id,
