@@ -386,7 +386,10 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, http::streamed_re
       // The header (unless sent for Expect) and what was kept leave in one write, then the
       // rest of the client's stream.
       std::string_view first = forward_expect ? std::string_view{} : head_bytes;
-      wec = co_await send_up(first, kept, false);
+      up.emplace(first, kept, u.chunked, false);  // as send_up, without its coroutine frame
+      std::size_t written = 0;
+      if (!c.write_now(up->buffers(), written, wec))
+        wec = co_await c.write_rest(up->buffers(), written, timeout);
       x.bytes_up = kept.size();
       std::span<char> piece;
       if (!parser.is_done()) piece = buf.get(content_length);  // a body left to stream
@@ -501,7 +504,12 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, http::streamed_re
     };
     // The whole answer is at hand (a small one is read with its header): it leaves in one write.
     x.bytes_down = prefix.size();
-    if (auto ec = co_await send_down(head_bytes, prefix, whole); ec) co_return done({});
+    down.emplace(head_bytes, prefix, d.chunked, whole);  // as send_down, without its frame
+    boost::system::error_code dec;
+    std::size_t written = 0;
+    if (!http::write_now(client, down->buffers(), written, dec))
+      dec = co_await http::write_rest(client, down->buffers(), written, write_timeout);
+    if (dec) co_return done({});
     bool ended = whole;
     auto piece = no_body || whole ? std::span<char>{} : buf.get(declared);
     c.reserve_read_buffer(piece.size());

@@ -66,6 +66,20 @@ class connection {
     if (tls_) return write_tls(buffers, timeout);
     return http::write_all(tcp(), buffers, timeout);
   }
+  /// write_all's two halves (http/write.hpp), for a caller that saves the coroutine frame
+  /// when the socket takes everything at once. A TLS connection writes nothing now.
+  template <class Buffers>
+  bool write_now(const Buffers& buffers, std::size_t& written, boost::system::error_code& ec) {
+    written = 0;
+    if (tls_) return false;
+    return http::write_now(tcp(), buffers, written, ec);
+  }
+  template <class Buffers>
+  awaitable<boost::system::error_code> write_rest(const Buffers& buffers, std::size_t written,
+                                                  std::chrono::milliseconds timeout) {
+    if (tls_) return write_tls(buffers, timeout);
+    return http::write_rest(tcp(), buffers, written, timeout);
+  }
   /// Reads a whole message into a parser with the stream's current deadline.
   template <class Parser>
   awaitable<boost::system::error_code> read(Parser& parser) {

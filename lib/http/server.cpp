@@ -328,7 +328,10 @@ awaitable<void> server::run_session(beast::basic_stream<Protocol> stream, peer_i
       if (!quick.json.empty()) {
         serialize_json_answer(quick.json, simple->version, ex.close_after, head_out);
         std::array<net::const_buffer, 1> wire{net::buffer(head_out)};
-        auto wec = co_await write_all(stream, wire, limits_.write_timeout);
+        boost::system::error_code wec;
+        std::size_t written = 0;
+        if (!write_now(stream, wire, written, wec))
+          wec = co_await write_rest(stream, wire, written, limits_.write_timeout);
         if (wec || ex.close_after) break;
         continue;
       }
@@ -347,7 +350,10 @@ awaitable<void> server::run_session(beast::basic_stream<Protocol> stream, peer_i
     res.prepare_payload();
     serialize_header(res, head_out);
     std::array<net::const_buffer, 2> wire{net::buffer(head_out), net::buffer(res.body())};
-    auto wec = co_await write_all(stream, wire, limits_.write_timeout);
+    boost::system::error_code wec;
+    std::size_t written = 0;
+    if (!write_now(stream, wire, written, wec))
+      wec = co_await write_rest(stream, wire, written, limits_.write_timeout);
     wipe_bytes(res.body());  // a token answer that took the full path is not left in the heap
     if (wec || ex.close_after) break;
   }

@@ -10,24 +10,48 @@
 
 namespace tokenbroker::http {
 
-/// Writes all of `wire` on `stream`, whose socket must be in non-blocking mode: first without
-/// waiting (a small answer to a client that reads leaves in this one system call, with no
-/// composed operation and no timer), then what is left with async_write under `timeout`.
-/// Beast's serializer walks a buffers_cat_view of every field through several composed
-/// operations, and basic_stream arms its timer around each of them: a sixth of the token path's
-/// CPU (bench/analysis.md) before the server and the proxy wrote this way.
+/// The first half of write_all, not a coroutine: writes what `stream`'s socket (non-blocking)
+/// takes of `wire` now. True when that settled the write: all of it went, or it failed (`ec`).
+/// False when bytes are left (`written` went): await write_rest for them. A small answer to a
+/// client that reads leaves in this one system call, with no coroutine frame, no composed
+/// operation and no timer.
+template <class Stream, class Buffers>
+bool write_now(Stream& stream, const Buffers& wire, std::size_t& written,
+               boost::system::error_code& ec) {
+  written = stream.socket().write_some(wire, ec);
+  if (ec == net::error::would_block || ec == net::error::try_again) {
+    ec = {};
+    written = 0;
+    return false;
+  }
+  return ec || written == net::buffer_size(wire);
+}
+
+/// The second half: the rest of `wire` after its first `written` bytes, with async_write under
+/// `timeout`.
+template <class Stream, class Buffers>
+awaitable<boost::system::error_code> write_rest(Stream& stream, const Buffers& wire,
+                                                std::size_t written,
+                                                std::chrono::milliseconds timeout) {
+  beast::buffers_suffix<Buffers> rest(wire);
+  rest.consume(written);
+  stream.expires_after(timeout);
+  auto [ec, n] = co_await net::async_write(stream, rest, use_tuple);
+  co_return ec;
+}
+
+/// Writes all of `wire` on `stream`, whose socket must be in non-blocking mode: write_now, then
+/// write_rest when needed. Beast's serializer walks a buffers_cat_view of every field through
+/// several composed operations, and basic_stream arms its timer around each of them: a sixth of
+/// the token path's CPU (bench/analysis.md) before the server and the proxy wrote this way.
+/// Where a call is hot, its caller does the two halves itself and saves this coroutine's frame.
 template <class Stream, class Buffers>
 awaitable<boost::system::error_code> write_all(Stream& stream, const Buffers& wire,
                                                std::chrono::milliseconds timeout) {
   boost::system::error_code ec;
-  std::size_t n = stream.socket().write_some(wire, ec);
-  if (ec && ec != net::error::would_block && ec != net::error::try_again) co_return ec;
-  if (n == net::buffer_size(wire)) co_return boost::system::error_code{};
-  beast::buffers_suffix<Buffers> rest(wire);
-  rest.consume(n);
-  stream.expires_after(timeout);
-  auto [wec, wn] = co_await net::async_write(stream, rest, use_tuple);
-  co_return wec;
+  std::size_t written = 0;
+  if (write_now(stream, wire, written, ec)) co_return ec;
+  co_return co_await write_rest(stream, wire, written, timeout);
 }
 
 /// Appends one header field, `name: value` and CRLF.
