@@ -119,36 +119,62 @@ awaitable<boost::system::error_code> write_continue(Stream& s, std::chrono::mill
   co_return co_await http::write_all(s, wire, timeout);
 }
 
+// Body reads in two halves, as http::write_now and write_rest: take_client and take_upstream
+// are not coroutines and take what has already arrived (a small body comes with its header);
+// false when the stream must be read, by read_client or read_upstream. Either way at most
+// `size` bytes go into `data`, and `n` is what went (or the error).
+bool take_client(http::streamed_request& sr, char* data, std::size_t size,
+                 result<std::size_t>& n) {
+  auto& body = sr.parser.get().body();
+  body.data = data;
+  body.size = size;
+  boost::system::error_code ec;
+  if (!http::put_buffered(sr.buffer, sr.parser, ec)) return false;
+  if (ec && ec != bhttp::error::need_buffer)
+    n = http::io_error(ec, "reading the request body");
+  else
+    n = size - body.size;
+  return true;
+}
+
+bool take_upstream(http::connection& c, http::answer_parser& p, char* data, std::size_t size,
+                   result<std::size_t>& n) {
+  auto& body = p.body();
+  body.data = data;
+  body.size = size;
+  boost::system::error_code ec;
+  if (!c.take_buffered(p, ec)) return false;
+  if (ec && ec != bhttp::error::need_buffer)
+    n = http::io_error(ec, "reading the upstream body");
+  else
+    n = size - body.size;
+  return true;
+}
+
 // Reads up to `size` request-body bytes from the client into `data`: what has arrived, not
 // waiting for `size` (a stream that trickles is relayed as it comes; a stall loses nothing
 // already read).
 template <class Stream>
 awaitable<result<std::size_t>> read_client(Stream& s, http::streamed_request& sr, char* data,
                                            std::size_t size, std::chrono::milliseconds timeout) {
-  auto& body = sr.parser.get().body();
-  body.data = data;
-  body.size = size;
-  boost::system::error_code ec;
-  if (!http::put_buffered(sr.buffer, sr.parser, ec)) {  // a small body came with its header
-    s.expires_after(timeout);
-    auto [rec, n] = co_await bhttp::async_read_some(s, sr.buffer, sr.parser, use_tuple);
-    ec = rec;
-  }
+  result<std::size_t> n{std::size_t{0}};
+  if (take_client(sr, data, size, n)) co_return n;
+  s.expires_after(timeout);
+  auto [ec, got] = co_await bhttp::async_read_some(s, sr.buffer, sr.parser, use_tuple);
   if (ec && ec != bhttp::error::need_buffer) co_return http::io_error(ec, "reading the request body");
-  co_return size - body.size;
+  co_return size - sr.parser.get().body().size;
 }
 
 // Reads up to `size` response-body bytes from the upstream into `data`, as read_client does.
 awaitable<result<std::size_t>> read_upstream(http::connection& c, http::answer_parser& p,
                                              char* data, std::size_t size,
                                              std::chrono::milliseconds timeout) {
-  auto& body = p.body();
-  body.data = data;
-  body.size = size;
+  result<std::size_t> n{std::size_t{0}};
+  if (take_upstream(c, p, data, size, n)) co_return n;
   c.expires_at(steady_clock::now() + timeout);
   auto ec = co_await c.read_some(p);
   if (ec && ec != bhttp::error::need_buffer) co_return http::io_error(ec, "reading the upstream body");
-  co_return size - body.size;
+  co_return size - p.body().size;
 }
 
 }  // namespace
@@ -278,7 +304,9 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, http::streamed_re
           if (kept.size() >= limit) break;
           kept.resize(std::min(kept.size() * 2, limit));
         }
-        auto n = co_await read_client(client, sr, kept.data() + got, kept.size() - got, timeout);
+        result<std::size_t> n{std::size_t{0}};
+        if (!take_client(sr, kept.data() + got, kept.size() - got, n))  // no frame if it is here
+          n = co_await read_client(client, sr, kept.data() + got, kept.size() - got, timeout);
         if (!n) co_return reply(proxy_error(status::bad_request, "bad_request",
                                             n.error().message, version));
         got += *n;
@@ -443,7 +471,9 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, http::streamed_re
       prefix.resize(hold ? options_.command_body_limit : static_cast<std::size_t>(*declared));
       std::size_t got = 0;
       while (!res->is_done() && got < prefix.size()) {
-        auto n = co_await read_upstream(c, *res, prefix.data() + got, prefix.size() - got, timeout);
+        result<std::size_t> n{std::size_t{0}};
+        if (!take_upstream(c, *res, prefix.data() + got, prefix.size() - got, n))
+          n = co_await read_upstream(c, *res, prefix.data() + got, prefix.size() - got, timeout);
         if (!n) co_return upstream_failed(classify_io(n.error(), "response"));
         got += *n;
       }

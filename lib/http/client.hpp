@@ -121,6 +121,12 @@ class connection {
     }
     co_return ec;
   }
+  /// Puts into `parser` the bytes this connection has already read: read_some's first step,
+  /// not a coroutine (http/read.hpp, put_buffered).
+  template <class Parser>
+  bool take_buffered(Parser& parser, boost::system::error_code& ec) {
+    return put_buffered(buffer_, parser, ec);
+  }
   /// Reads some body bytes into a buffer_body parser: from bytes already read when they are
   /// enough (a small answer's body comes with its header), else from the stream.
   template <class Parser>
