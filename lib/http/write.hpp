@@ -51,7 +51,13 @@ awaitable<boost::system::error_code> write_all(Stream& stream, const Buffers& wi
   boost::system::error_code ec;
   std::size_t written = 0;
   if (write_now(stream, wire, written, ec)) co_return ec;
-  co_return co_await write_rest(stream, wire, written, timeout);
+  // write_rest's body, not a call to it: a stream's pieces often fill the socket, and each
+  // would then take a second coroutine frame.
+  beast::buffers_suffix<Buffers> rest(wire);
+  rest.consume(written);
+  stream.expires_after(timeout);
+  auto [wec, n] = co_await net::async_write(stream, rest, use_tuple);
+  co_return wec;
 }
 
 /// Appends one header field, `name: value` and CRLF.
