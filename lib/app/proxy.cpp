@@ -9,10 +9,10 @@
 #include <span>
 #include <vector>
 
+#include "app/proxy_body.hpp"
 #include "app/proxy_wire.hpp"
 #include "core/log.hpp"
 #include "http/path.hpp"
-#include "http/read.hpp"
 #include "http/router.hpp"
 #include "http/write.hpp"
 #include "privicore/parse.hpp"
@@ -28,33 +28,8 @@ using json = nlohmann::json;
 namespace {
 
 constexpr std::string_view k_prefix = "/v1/proxy/";
-constexpr std::string_view k_continue = "HTTP/1.1 100 Continue\r\n\r\n";
 // Answers up to this size (declared) are relayed whole, header and body in one write.
 constexpr std::size_t small_answer_limit = 16 * 1024;
-
-// The buffer a body streams through, piece by piece: allocated when a body needs it, no larger
-// than that body (when its length is declared) and at most `max`. A 64 KiB piece for every
-// call, with the connections' read buffers sized alike, held 12 MiB of heap at 64 concurrent
-// small calls, and the churn of blocks that size fragmented the heap (bench/analysis.md).
-class piece_buffer {
- public:
-  explicit piece_buffer(std::size_t max) : max_(max) {}
-  /// `body_size`: the declared length of the body about to stream, if any.
-  std::span<char> get(const boost::optional<std::uint64_t>& body_size) {
-    std::size_t want = max_;
-    if (body_size) want = static_cast<std::size_t>(std::clamp<std::uint64_t>(*body_size, 1, max_));
-    if (want > size_) {
-      data_ = std::make_unique_for_overwrite<char[]>(want);
-      size_ = want;
-    }
-    return {data_.get(), size_};
-  }
-
- private:
-  std::size_t max_;
-  std::unique_ptr<char[]> data_;
-  std::size_t size_ = 0;
-};
 
 struct target_parts {
   std::string name;
@@ -110,71 +85,6 @@ upstream_failure classify_io(const error& e, std::string_view stage) {
     return {"timeout", status::gateway_timeout, std::string(stage) + ": upstream timed out"};
   if (e.code == errc::tls) return {"tls", status::bad_gateway, e.message};
   return {stage == "connect" ? "connect" : "reset", status::bad_gateway, e.message};
-}
-
-// Tells the client to send its body (Expect: 100-continue).
-template <class Stream>
-awaitable<boost::system::error_code> write_continue(Stream& s, std::chrono::milliseconds timeout) {
-  std::array<net::const_buffer, 1> wire{net::buffer(k_continue.data(), k_continue.size())};
-  co_return co_await http::write_all(s, wire, timeout);
-}
-
-// Body reads in two halves, as http::write_now and write_rest: take_client and take_upstream
-// are not coroutines and take what has already arrived (a small body comes with its header);
-// false when the stream must be read, by read_client or read_upstream. Either way at most
-// `size` bytes go into `data`, and `n` is what went (or the error).
-bool take_client(http::streamed_request& sr, char* data, std::size_t size,
-                 result<std::size_t>& n) {
-  auto& body = sr.parser.get().body();
-  body.data = data;
-  body.size = size;
-  boost::system::error_code ec;
-  if (!http::put_buffered(sr.buffer, sr.parser, ec)) return false;
-  if (ec && ec != bhttp::error::need_buffer)
-    n = http::io_error(ec, "reading the request body");
-  else
-    n = size - body.size;
-  return true;
-}
-
-bool take_upstream(http::connection& c, http::answer_parser& p, char* data, std::size_t size,
-                   result<std::size_t>& n) {
-  auto& body = p.body();
-  body.data = data;
-  body.size = size;
-  boost::system::error_code ec;
-  if (!c.take_buffered(p, ec)) return false;
-  if (ec && ec != bhttp::error::need_buffer)
-    n = http::io_error(ec, "reading the upstream body");
-  else
-    n = size - body.size;
-  return true;
-}
-
-// Reads up to `size` request-body bytes from the client into `data`: what has arrived, not
-// waiting for `size` (a stream that trickles is relayed as it comes; a stall loses nothing
-// already read).
-template <class Stream>
-awaitable<result<std::size_t>> read_client(Stream& s, http::streamed_request& sr, char* data,
-                                           std::size_t size, std::chrono::milliseconds timeout) {
-  result<std::size_t> n{std::size_t{0}};
-  if (take_client(sr, data, size, n)) co_return n;
-  s.expires_after(timeout);
-  auto [ec, got] = co_await bhttp::async_read_some(s, sr.buffer, sr.parser, use_tuple);
-  if (ec && ec != bhttp::error::need_buffer) co_return http::io_error(ec, "reading the request body");
-  co_return size - sr.parser.get().body().size;
-}
-
-// Reads up to `size` response-body bytes from the upstream into `data`, as read_client does.
-awaitable<result<std::size_t>> read_upstream(http::connection& c, http::answer_parser& p,
-                                             char* data, std::size_t size,
-                                             std::chrono::milliseconds timeout) {
-  result<std::size_t> n{std::size_t{0}};
-  if (take_upstream(c, p, data, size, n)) co_return n;
-  c.expires_at(steady_clock::now() + timeout);
-  auto ec = co_await c.read_some(p);
-  if (ec && ec != bhttp::error::need_buffer) co_return http::io_error(ec, "reading the upstream body");
-  co_return size - p.body().size;
 }
 
 }  // namespace
