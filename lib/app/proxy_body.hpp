@@ -13,7 +13,6 @@
 #include "core/error.hpp"
 #include "http/answer_parser.hpp"
 #include "http/client.hpp"
-#include "http/read.hpp"
 #include "http/server.hpp"
 #include "http/write.hpp"
 
@@ -52,6 +51,11 @@ awaitable<boost::system::error_code> write_continue(Stream& s, std::chrono::mill
   co_return co_await http::write_all(s, wire, timeout);
 }
 
+/// A body read's outcome: the bytes that went into a buffer of `size` with `left` still free,
+/// or the error (need_buffer only says the buffer is full). `what` names the read in the error.
+result<std::size_t> body_read(const boost::system::error_code& ec, std::size_t size,
+                              std::size_t left, std::string_view what);
+
 /// Body reads in two halves, as http::write_now and write_rest: take_client and take_upstream
 /// are not coroutines and take what has already arrived (a small body comes with its header);
 /// false when the stream must be read, by read_client or read_upstream. Either way at most
@@ -71,9 +75,7 @@ awaitable<result<std::size_t>> read_client(Stream& s, http::streamed_request& sr
   if (take_client(sr, data, size, n)) co_return n;
   s.expires_after(timeout);
   auto [ec, got] = co_await http::bhttp::async_read_some(s, sr.buffer, sr.parser, use_tuple);
-  if (ec && ec != http::bhttp::error::need_buffer)
-    co_return http::io_error(ec, "reading the request body");
-  co_return size - sr.parser.get().body().size;
+  co_return body_read(ec, size, sr.parser.get().body().size, "reading the request body");
 }
 
 /// Reads up to `size` response-body bytes from the upstream into `data`, as read_client does.
