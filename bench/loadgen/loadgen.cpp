@@ -48,6 +48,7 @@ struct run_state {
   tally t;
   std::vector<std::string> requests;  // serialized once, cycled through by each connection
   steady_clock::time_point end;
+  steady_clock::time_point paced_from;  // --rate: when the first request is due
   bool stop = false;
   // Storm: set once any connection sees a token other than the one the storm started with.
   std::string storm_first_token;
@@ -128,6 +129,11 @@ awaitable<void> run_connection(run_state& st, std::size_t index) {
   std::size_t next = index;  // mixed workloads: connections start at different requests
   bool gated = st.gate.has_value();
   auto started = steady_clock::now();
+  // Open loop (--rate): request k of this connection is due at paced_from + (k·C + index)/rate,
+  // whether or not the answer before it has come; its latency counts from then.
+  std::optional<net::steady_timer> pace;
+  if (st.opt.rate > 0) pace.emplace(ex);
+  std::uint64_t due_count = 0;
   while (!st.stop && steady_clock::now() < st.end) {
     if (!connected) {
       s = Socket(ex);
@@ -141,6 +147,17 @@ awaitable<void> run_connection(run_state& st, std::size_t index) {
     }
     const auto& req = st.requests[next++ % st.requests.size()];
     auto t0 = steady_clock::now();
+    if (pace) {
+      auto slot = static_cast<double>(due_count++ * st.opt.connections + index);
+      auto due = st.paced_from + std::chrono::duration_cast<steady_clock::duration>(
+                                     std::chrono::duration<double>(slot / st.opt.rate));
+      if (due >= st.end) break;
+      if (due > t0) {
+        pace->expires_at(due);
+        co_await pace->async_wait(use_tuple);
+      }
+      t0 = due;
+    }
     auto [wec, wn] = co_await net::async_write(s, net::buffer(req), use_tuple);
     bhttp::response_parser<bhttp::string_body> p;
     p.body_limit(st.opt.max_body);
@@ -295,6 +312,8 @@ int run_load(run_state& st) {
   std::uint64_t refreshes_before = 0;
   if (!st.opt.sim_url.empty()) refreshes_before = sim_refreshes(st.opt);
   auto start = steady_clock::now();
+  // Open loop: the connections get 100 ms to connect before the first request is due.
+  if (st.opt.rate > 0) start = st.paced_from = start + 100ms;
   st.end = start + st.opt.duration;
   if (st.opt.mode == "storm") {
     st.gate.emplace(io, steady_clock::time_point::max());
@@ -324,6 +343,7 @@ int run_load(run_state& st) {
            {"seconds", elapsed},
            {"requests", t.requests},
            {"rps", static_cast<double>(t.requests) / elapsed},
+           {"offered_rps", st.opt.rate},
            {"errors", t.errors},
            {"connect_errors", t.connect_errors},
            {"error_kinds", t.error_kinds},

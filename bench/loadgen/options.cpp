@@ -21,6 +21,9 @@ options:
   --header 'Name: value'  added to every request (repeatable)
   --connections N         concurrent keep-alive connections (default 1)
   --duration D            e.g. 5s, 1500ms (default 5s)
+  --rate R                load: offer R requests/s in all, evenly spread over time and
+                          connections (open loop); latency counts from when a request was due,
+                          so a late answer delays the next request's latency too
   --verify                judge every token answer (well-formed, unexpired, never older)
   --sim URL               privicore-sim admin URL: refreshes seen, every distinct token checked
 prints one JSON object with requests, rps, errors, latency percentiles (us) and token checks
@@ -78,6 +81,9 @@ std::optional<options> parse_options(int argc, char** argv) {
         auto d = parse_duration(v);
         if (!d) throw std::invalid_argument("bad duration " + v);
         o.duration = *d;
+      } else if (a == "--rate") {
+        o.rate = std::stod(v);
+        if (!(o.rate > 0)) throw std::invalid_argument("--rate must be above 0");
       } else if (a == "--sim") {
         o.sim_url = v;
       } else {
@@ -93,6 +99,10 @@ std::optional<options> parse_options(int argc, char** argv) {
     return std::nullopt;
   }
   if (o.requests.empty()) o.requests.push_back({"GET", "/healthz", 0});
+  if (o.rate > 0 && o.mode != "load") {
+    fail("--rate is for the load mode");
+    return std::nullopt;
+  }
   if (o.connections == 0) {
     fail("--connections must be at least 1");
     return std::nullopt;

@@ -25,6 +25,7 @@ struct options {
   std::vector<std::string> headers;  // "Name: value"
   std::size_t connections = 1;
   std::chrono::milliseconds duration{std::chrono::seconds{5}};
+  double rate = 0;           // load: requests per second offered in all (open loop); 0: closed
   bool verify = false;       // judge every token answer
   std::string sim_url;       // privicore-sim: count refreshes, check every distinct token
   std::uint64_t max_body = 8 * 1024 * 1024;
