@@ -225,6 +225,9 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, http::streamed_re
     }
   }
   const bool small = parser.is_done();
+  const bool idempotent = h.method() == http::verb::get || h.method() == http::verb::head ||
+                          h.method() == http::verb::put || h.method() == http::verb::delete_ ||
+                          h.method() == http::verb::options;
 
   // 2. The token, and for `Prefer: wait` a subscription to acks before the command is sent.
   // A held token is copied at once; get_token (a coroutine) only when it must wait. Only the
@@ -276,7 +279,11 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, http::streamed_re
     upstream_head(h, u, head_bytes);
 
     // 4. Connect (a pooled connection when one is idle), send, read the answer's header.
-    result<http::connection_ptr> conn = x.target->client->take_idle(x.target->base);
+    // A first try that would be sent again on a fresh connection if the upstream had closed the
+    // pooled one (`stale`, below) skips asking the socket first; over TLS a peer's close can
+    // also end the read as a truncated stream, so a TLS connection is always asked.
+    const bool replayable = attempt == 0 && small && idempotent && !x.target->base.tls();
+    result<http::connection_ptr> conn = x.target->client->take_idle(x.target->base, !replayable);
     if (!*conn)
       conn = co_await x.target->client->acquire(
           x.target->base, steady_clock::now() + x.target->client->options().connect_timeout);
@@ -350,9 +357,6 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, http::streamed_re
     }
     if (!res && !rec) rec = co_await read_head(false);  // the header write itself failed
     if (rec) {
-      bool idempotent = h.method() == http::verb::get || h.method() == http::verb::head ||
-                        h.method() == http::verb::put || h.method() == http::verb::delete_ ||
-                        h.method() == http::verb::options;
       bool stale = c.reused() && attempt == 0 && small && (idempotent || !body_sent) &&
                    (rec == bhttp::error::end_of_stream || rec == net::error::eof ||
                     rec == net::error::connection_reset || rec == net::error::broken_pipe);

@@ -157,7 +157,7 @@ client::client(net::any_io_executor ex, client_options options)
       tls_contexts(options_.ca_file, options_.cert_file, options_.key_file);
 }
 
-connection_ptr client::take_idle(const url& base) {
+connection_ptr client::take_idle(const url& base, bool check_alive) {
   origin_scratch_.clear();
   base.append_origin(origin_scratch_);  // no allocation per call once the scratch has grown
   auto it = idle_.find(origin_scratch_);
@@ -166,7 +166,7 @@ connection_ptr client::take_idle(const url& base) {
   while (!it->second.empty()) {
     connection_ptr c = std::move(it->second.back());
     it->second.pop_back();
-    if (now - c->idle_since_ < options_.idle_timeout && c->looks_alive()) {
+    if (now - c->idle_since_ < options_.idle_timeout && (!check_alive || c->looks_alive())) {
       c->reused_ = true;
       return c;
     }

@@ -204,8 +204,10 @@ class client {
   /// then TLS with SNI and host-name verification), by `deadline`.
   awaitable<result<connection_ptr>> acquire(const url& base, steady_clock::time_point deadline);
   /// acquire()'s first step, without a coroutine: an idle pooled connection to `base`'s origin
-  /// that is still alive, or nullptr.
-  connection_ptr take_idle(const url& base);
+  /// that is still alive, or nullptr. `check_alive` false skips the one system call that asks
+  /// (looks_alive) for a caller that sends again on a fresh connection when the upstream turns
+  /// out to have closed this one.
+  connection_ptr take_idle(const url& base, bool check_alive = true);
   /// Returns a connection whose last exchange ended cleanly with keep-alive, for reuse.
   void release(connection_ptr conn);
 

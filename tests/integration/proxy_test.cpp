@@ -338,6 +338,35 @@ TEST_CASE("upstream_failures_get_clear_json_answers") {
         std::string::npos);
 }
 
+TEST_CASE("a_pooled_connection_the_upstream_closed_costs_the_caller_nothing") {
+  // The simulator closes a keep-alive connection idle for 200 ms, as servers do after their
+  // keep-alive timeout. The broker's pooled connection to it is then dead: a GET goes out on it,
+  // finds it closed and is sent again on a fresh one; a POST is never sent on it (the pool asks
+  // the socket first: a POST is not sent twice). Either way the caller sees only its answer.
+  sim_fixture sim(sim_flags_for_broker({"--idle-timeout", "200ms"}));
+  broker_options o;
+  o.websocket = false;  // no long-lived connection: every one the broker holds goes idle
+  broker_fixture b(sim, o);
+  b.token();
+  const std::string echo = std::string(proxy_base) + "/data-token/echo";
+  // Only the admin call asking is open: the simulator closed every connection of the broker's.
+  auto all_closed = [&] { return sim.stats()["open_connections"].get<int>() <= 1; };
+  REQUIRE(b.call("GET", echo).status == 200);  // a connection for the proxy's pool
+  REQUIRE(eventually(all_closed));
+  for (std::string method : {"GET", "POST", "GET", "DELETE", "PUT", "POST"}) {
+    CAPTURE(method);
+    // Each admin call is a connection of its own, counted before it answers.
+    auto opened = sim.stats()["connections"].get<int>();
+    bool with_body = method == "POST" || method == "PUT";
+    auto r = b.call(method, echo, {}, with_body ? "payload" : "");
+    CHECK(r.status == 200);
+    CHECK(r.json()["method"] == method);
+    CHECK(r.json()["body_bytes"] == (with_body ? 7 : 0));
+    CHECK(sim.stats()["connections"].get<int>() >= opened + 2);  // the broker's was new
+    REQUIRE(eventually(all_closed));
+  }
+}
+
 TEST_CASE("an_upstream_401_refreshes_once_and_retries_small_bodies_only") {
   sim_fixture sim(sim_flags_for_broker());
   broker_fixture b(sim);
