@@ -120,7 +120,7 @@ void proxy::reconfigure(proxy_targets targets, std::chrono::milliseconds token_w
   options_.token_wait = token_wait;
 }
 
-bool proxy::selects(const bhttp::request_header<>& h) {
+bool proxy::selects(const http::request_reader& h) {
   return h.target().substr(0, k_prefix.size()) == k_prefix;
 }
 
@@ -133,7 +133,7 @@ awaitable<http::stream_outcome> proxy::handle(http::streamed_request& sr) {
 template <class Stream>
 awaitable<http::stream_outcome> proxy::forward(Stream& client, http::streamed_request& sr) {
   auto& parser = sr.parser;
-  const auto& h = parser.get();
+  const auto& h = parser;  // its header
   const auto version = h.version();
   // Refusals before the exchange starts; they are not proxied calls (proxy_requests_total).
   auto refuse = [](http::response r) {

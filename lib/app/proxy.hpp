@@ -47,7 +47,7 @@ class proxy {
   void reconfigure(proxy_targets targets, std::chrono::milliseconds token_wait);
 
   /// True for request-targets under /v1/proxy/: those are streamed, not read whole.
-  static bool selects(const http::bhttp::request_header<>& h);
+  static bool selects(const http::request_reader& h);
   /// Serves one proxied request.
   awaitable<http::stream_outcome> handle(http::streamed_request& sr);
 

@@ -14,7 +14,7 @@ result<std::size_t> body_read(const boost::system::error_code& ec, std::size_t s
 
 bool take_client(http::streamed_request& sr, char* data, std::size_t size,
                  result<std::size_t>& n) {
-  auto& body = sr.parser.get().body();
+  auto& body = sr.parser.body();
   body.data = data;
   body.size = size;
   boost::system::error_code ec;

@@ -11,7 +11,7 @@
 #include <string_view>
 
 #include "core/error.hpp"
-#include "http/answer_parser.hpp"
+#include "http/flat_parser.hpp"
 #include "http/client.hpp"
 #include "http/server.hpp"
 #include "http/write.hpp"
@@ -75,7 +75,7 @@ awaitable<result<std::size_t>> read_client(Stream& s, http::streamed_request& sr
   if (take_client(sr, data, size, n)) co_return n;
   s.expires_after(timeout);
   auto [ec, got] = co_await http::bhttp::async_read_some(s, sr.buffer, sr.parser, use_tuple);
-  co_return body_read(ec, size, sr.parser.get().body().size, "reading the request body");
+  co_return body_read(ec, size, sr.parser.body().size, "reading the request body");
 }
 
 /// Reads up to `size` response-body bytes from the upstream into `data`, as read_client does.

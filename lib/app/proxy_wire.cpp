@@ -44,10 +44,10 @@ bool hop_filter::drops(field name, std::string_view name_string) const {
                      [&](std::string_view n) { return http::beast::iequals(name_string, n); });
 }
 
-std::optional<std::chrono::seconds> preferred_wait(const bhttp::fields& f,
+std::optional<std::chrono::seconds> preferred_wait(const http::request_reader& h,
                                                    std::chrono::seconds cap) {
   std::optional<std::chrono::seconds> wait;
-  each_element(f, field::prefer, [&](std::string_view item) {
+  each_element(h, field::prefer, [&](std::string_view item) {
     auto eq = item.find('=');
     if (eq == std::string_view::npos ||
         !http::beast::iequals(http::trim_ows(item.substr(0, eq)), "wait"))
@@ -63,7 +63,7 @@ std::optional<std::chrono::seconds> preferred_wait(const bhttp::fields& f,
   return wait;
 }
 
-void upstream_head(const bhttp::request_header<>& h, const upstream_request& u, std::string& out) {
+void upstream_head(const http::request_reader& h, const upstream_request& u, std::string& out) {
   out.clear();
   // Room for all of it at once: grown a field at a time, it took four allocations per call.
   std::size_t room = u.target.size() + u.host.size() + u.inject_header.size() +

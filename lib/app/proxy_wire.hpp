@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "http/answer_parser.hpp"
+#include "http/flat_parser.hpp"
 #include "http/beast.hpp"
 #include "http/list.hpp"
 
@@ -31,7 +31,7 @@ void each_element(const Fields& f, http::field name, Fn fn) {
 
 /// Header fields that describe one connection rather than the message (RFC 9110 §7.6.1), and
 /// whatever the Connection header itself names. Holds views into `f`, which must outlive it.
-/// `f`: Beast fields or an answer_parser, whose fields offer name(), name_string() and value().
+/// `f`: Beast fields or a flat_parser, whose fields offer name(), name_string() and value().
 class hop_filter {
  public:
   template <class Fields>
@@ -53,7 +53,7 @@ class hop_filter {
 };
 
 /// `Prefer: wait=N` (RFC 7240): seconds, capped; nullopt when absent or malformed (ignored).
-std::optional<std::chrono::seconds> preferred_wait(const http::bhttp::fields& f,
+std::optional<std::chrono::seconds> preferred_wait(const http::request_reader& h,
                                                    std::chrono::seconds cap);
 
 /// How the upstream request is rewritten.
@@ -73,7 +73,7 @@ struct upstream_request {
 /// hop-by-hop ones, Host, Content-Length, Expect and every credential the client sent (its own
 /// Authorization, X-DPT-Authorization, the credential's header, X-Token-Broker); then Host, the
 /// injected header, Via and the framing. HTTP/1.1 and keep-alive, always.
-void upstream_head(const http::bhttp::request_header<>& h, const upstream_request& u,
+void upstream_head(const http::request_reader& h, const upstream_request& u,
                    std::string& out);
 
 /// How the upstream's answer is relayed.

@@ -12,6 +12,9 @@ namespace tokenbroker::http {
 request_view::request_view(const bhttp::request_header<>& h)
     : method_(h.method()), target_(h.target()), version_(h.version()), beast_(&h) {}
 
+request_view::request_view(const request_reader& r)
+    : method_(r.method()), target_(r.target()), version_(r.version()), reader_(&r) {}
+
 request_view::request_view(verb method, std::string_view target, unsigned version,
                            std::span<const field_view> fields)
     : method_(method), target_(target), version_(version), fields_(fields) {}
@@ -21,6 +24,11 @@ std::optional<std::string_view> request_view::field(std::string_view name) const
     auto it = beast_->find(name);
     if (it == beast_->end()) return std::nullopt;
     return std::string_view(it->value());
+  }
+  if (reader_) {
+    for (const auto& f : *reader_)
+      if (beast::iequals(f.name_string(), name)) return f.value();
+    return std::nullopt;
   }
   for (const auto& f : fields_)
     if (beast::iequals(f.name, name)) return f.value;

@@ -1,5 +1,5 @@
 // What the local server's quick path and the API's guards read of a request: its line and header
-// fields, as views into a Beast header or into the connection's read buffer.
+// fields, as views into a Beast header, a request_reader or the connection's read buffer.
 #pragma once
 
 #include <array>
@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "http/beast.hpp"
+#include "http/flat_parser.hpp"
 
 namespace tokenbroker::http {
 
@@ -20,6 +21,8 @@ class request_view {
  public:
   /// Over a header Beast parsed (it must outlive the view).
   explicit request_view(const bhttp::request_header<>& h);
+  /// Over a request_reader's header (it must outlive the view).
+  explicit request_view(const request_reader& r);
   /// Over fields parsed elsewhere (parse_simple_request).
   request_view(verb method, std::string_view target, unsigned version,
                std::span<const field_view> fields);
@@ -35,6 +38,7 @@ class request_view {
   std::string_view target_;
   unsigned version_;
   const bhttp::fields* beast_ = nullptr;
+  const request_reader* reader_ = nullptr;
   std::span<const field_view> fields_;
 };
 

@@ -368,7 +368,7 @@ awaitable<server::exchange> server::do_parsed_request(beast::basic_stream<Protoc
                                                       const peer_info& peer) {
   // A fresh parser per message, with limits on what a client controls. The header comes
   // first: it decides whether the body is streamed or read whole under the body limit.
-  bhttp::request_parser<bhttp::empty_body> head;
+  request_reader head;
   head.header_limit(static_cast<std::uint32_t>(limits_.header_limit));
   // A declared length is checked against the limit of the path it takes, below.
   head.body_limit(std::numeric_limits<std::uint64_t>::max());
@@ -390,41 +390,44 @@ awaitable<server::exchange> server::do_parsed_request(beast::basic_stream<Protoc
     co_return exchange{std::nullopt, true};
   if (ec) co_return exchange{bad_request_response(ec), true};
 
-  if (streaming_.select && streaming_.select(head.get())) {
-    bhttp::request_parser<bhttp::buffer_body> parser(std::move(head));
-    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-    streamed_request sr{&stream, buffer, parser, peer, limits_};
+  if (streaming_.select && streaming_.select(head)) {
+    streamed_request sr{&stream, buffer, head, peer, limits_};
     stream_outcome out;
     // Room for the pieces of a large body (or one of unknown length) only.
-    auto declared = parser.content_length();
-    if (parser.chunked() || (declared && *declared > buffer.capacity() - buffer.size()))
+    auto declared = head.content_length();
+    if (head.chunked() || (declared && *declared > buffer.capacity() - buffer.size()))
       buffer.reserve(std::min<std::uint64_t>(declared.value_or(streaming_read_buffer),
                                              streaming_read_buffer));
     try {
       out = co_await streaming_.handle(sr);
     } catch (const std::exception& x) {
-      log::error("handler for {} {} failed: {}", std::string(parser.get().method_string()),
-                 std::string(parser.get().target()), x.what());
+      log::error("handler for {} {} failed: {}", std::string(head.method_string()),
+                 std::string(head.target()), x.what());
       co_return exchange{std::nullopt, true};  // the response may be half written: close
     }
     // An idle keep-alive connection keeps only what it holds, or a small buffer (freeing one
     // only to take it again for the next request cost an allocation per call).
     if (buffer.capacity() > kept_read_buffer) buffer.shrink_to_fit();
     if (!out.reply) co_return exchange{std::nullopt, !out.keep_alive};
-    out.reply->version(parser.get().version());
-    bool close_after = !parser.is_done() || !parser.get().keep_alive();
+    out.reply->version(head.version());
+    bool close_after = !head.is_done() || !head.keep_alive();
     co_return exchange{std::move(out.reply), close_after};
   }
 
+  // The local API: the body whole under the limit, then the request as Beast's message.
   auto declared = head.content_length();
-  bhttp::request_parser<bhttp::string_body> parser(std::move(head));
-  parser.body_limit(limits_.body_limit);
+  head.body_limit(limits_.body_limit);
+  std::string body;
+  head.body_to(&body);
   boost::system::error_code rec;
   if (declared && *declared > limits_.body_limit) {
     rec = bhttp::error::body_limit;
-  } else if (!parser.is_done()) {  // a request without a body is complete already
+  } else if (!head.is_done()) {  // a request without a body is complete already
+    // Room for a declared length at once, as string_body made: no partial copies of the body
+    // are left in freed memory by its regrowth.
+    if (declared) body.reserve(static_cast<std::size_t>(*declared));
     stream.expires_after(limits_.request_timeout);
-    auto [read_ec, rn] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+    auto [read_ec, rn] = co_await bhttp::async_read(stream, buffer, head, use_tuple);
     rec = read_ec;
   }
   if (rec == net::error::eof || rec == beast::error::timeout ||
@@ -432,7 +435,13 @@ awaitable<server::exchange> server::do_parsed_request(beast::basic_stream<Protoc
     co_return exchange{std::nullopt, true};
   if (rec) co_return exchange{bad_request_response(rec), true};
 
-  request req = parser.release();
+  request req;
+  if (head.method() != verb::unknown) req.method(head.method());
+  else req.method_string(head.method_string());  // an extension method, as Beast keeps it
+  req.target(head.target());
+  req.version(head.version());
+  for (const auto& f : head) req.insert(f.name(), f.name_string(), f.value());
+  req.body() = std::move(body);
   exchange ex;
   try {
     ex.reply = co_await dispatch_(req, peer);

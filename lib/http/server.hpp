@@ -71,7 +71,7 @@ using unix_stream = beast::basic_stream<net::local::stream_protocol>;
 struct streamed_request {
   std::variant<beast::tcp_stream*, unix_stream*> stream;
   beast::flat_buffer& buffer;  // bytes already read from the stream belong to the parser
-  bhttp::request_parser<bhttp::buffer_body>& parser;
+  request_reader& parser;
   const peer_info& peer;
   const server_limits& limits;
 };
@@ -86,7 +86,7 @@ struct stream_outcome {
 
 /// Requests (judged on the header alone) that go to the streaming handler instead of dispatch.
 struct stream_route {
-  std::function<bool(const bhttp::request_header<>&)> select;
+  std::function<bool(const request_reader&)> select;
   std::function<awaitable<stream_outcome>(streamed_request&)> handle;
 };
 

@@ -33,7 +33,8 @@ std::string first_bytes(local::socket& s) {
   return ec ? std::string{} : std::string(buf, n);
 }
 
-// A server on a unix socket in a thread of its own: dispatch answers "dispatch:<target>", the
+// A server on a unix socket in a thread of its own: dispatch answers "dispatch:<target>" (for
+// /echo: the method, version, fields and body it was given), the
 // quick path "quick:<target>" for targets under /q/ and /r/ (others go on to dispatch) when
 // they start with `quick_prefix`.
 class test_server {
@@ -42,6 +43,13 @@ class test_server {
                        std::string quick_prefix = "/")
       : srv_(io_.get_executor(), limits,
              [dispatch_body](request& req, const peer_info&) -> awaitable<response> {
+               if (req.target() == "/echo") {  // the request as dispatch got it
+                 std::string d = std::string(req.method_string()) + " HTTP/" +
+                                 std::to_string(req.version());
+                 for (const auto& f : req)
+                   d += "|" + std::string(f.name_string()) + "=" + std::string(f.value());
+                 co_return json_response(status::ok, d + "|body=" + req.body(), req.version());
+               }
                std::string body = dispatch_body ? std::string(dispatch_body, 'x')
                                                 : "dispatch:" + std::string(req.target());
                co_return json_response(status::ok, body, req.version());
@@ -147,6 +155,35 @@ TEST_CASE("plain_gets_take_the_quick_path_and_every_other_request_reaches_dispat
   // Connection: close on the quick path is honoured.
   CHECK(ask("GET /q/g HTTP/1.1\r\nConnection: close\r\n\r\n") == "quick:/q/g\n");
   CHECK(read_answer(c, pending) == "closed");
+}
+
+TEST_CASE("dispatch_gets_the_request_as_sent_and_bodies_over_the_limit_are_refused") {
+  server_limits limits;
+  limits.body_limit = 16;
+  test_server ts(limits);
+  test_client c(ts.connect());
+  CHECK(c.ask("POST /echo HTTP/1.1\r\nX-A: 1\r\nContent-Length: 5\r\nx-a: 2\r\n\r\nhello") ==
+        "POST HTTP/11|X-A=1|x-a=2|Content-Length=5|body=hello\n");
+  // An extension method by its name; HTTP/1.0 with keep-alive.
+  CHECK(c.ask("BREW /echo HTTP/1.0\r\nConnection: keep-alive\r\n\r\n") ==
+        "BREW HTTP/10|Connection=keep-alive|body=\n");
+  // A chunked body arrives whole and unframed; the trailer's field joins the header's.
+  CHECK(c.ask("PUT /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+              "3;x=y\r\nabc\r\n4\r\ndefg\r\n0\r\nT: t\r\n\r\n") ==
+        "PUT HTTP/11|Transfer-Encoding=chunked|T=t|body=abcdefg\n");
+  // Over the limit: 413, declared or chunked, and the connection closes.
+  std::string head;
+  test_client declared(ts.connect());
+  net::write(declared.s, net::buffer(std::string("POST /echo HTTP/1.1\r\nContent-Length: 17\r\n\r\n")));
+  read_answer(declared.s, declared.pending, &head);
+  CHECK(head.starts_with("HTTP/1.1 413"));
+  CHECK(read_answer(declared.s, declared.pending) == "closed");
+  test_client chunked(ts.connect());
+  net::write(chunked.s, net::buffer(std::string("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                                "10\r\n0123456789abcdef\r\n1\r\nx\r\n0\r\n\r\n")));
+  read_answer(chunked.s, chunked.pending, &head);
+  CHECK(head.starts_with("HTTP/1.1 413"));
+  CHECK(read_answer(chunked.s, chunked.pending) == "closed");
 }
 
 TEST_CASE("only_gets_under_the_quick_prefix_are_offered_to_the_quick_path") {

@@ -1,7 +1,7 @@
-// Reads bytes as an upstream answer, in pieces as a socket gives them and into a small body
-// buffer as the proxy does, and records everything the proxy relays from it. Done with Beast's
-// response_parser and with http::answer_parser, the two records must be equal (unit_http and
-// the fuzz_answer_parser target).
+// Reads bytes as an HTTP message (a client's request, an upstream's answer), in pieces as a
+// socket gives them and into a small body buffer as the proxy does, and records everything the
+// broker uses of it. Done with Beast's parser and with http::flat_parser, the two records must
+// be equal (unit_http and the fuzz_flat_parser target).
 #pragma once
 
 #include <algorithm>
@@ -13,24 +13,40 @@
 #include <tuple>
 #include <vector>
 
-#include "http/answer_parser.hpp"
+#include "http/flat_parser.hpp"
 
 namespace tokenbroker::testing {
 
 using beast_answer_parser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
+using beast_request_parser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
 
-inline auto& body_of(beast_answer_parser& p) { return p.get().body(); }
-inline const auto& header_of(const beast_answer_parser& p) { return p.get(); }
-inline auto& body_of(http::answer_parser& p) { return p.body(); }
-inline const auto& header_of(const http::answer_parser& p) { return p; }
+template <bool isRequest>
+auto& body_of(boost::beast::http::parser<isRequest, boost::beast::http::buffer_body>& p) {
+  return p.get().body();
+}
+template <bool isRequest>
+const auto& header_of(
+    const boost::beast::http::parser<isRequest, boost::beast::http::buffer_body>& p) {
+  return p.get();
+}
+template <bool isRequest>
+auto& body_of(http::flat_parser<isRequest>& p) {
+  return p.body();
+}
+template <bool isRequest>
+const auto& header_of(const http::flat_parser<isRequest>& p) {
+  return p;
+}
 
-struct answer_reading {
+struct message_reading {
   boost::system::error_code ec;  // the error that ended the reading, if any
   bool header_done = false;
   bool done = false;
-  int code = 0;
+  int code = 0;        // an answer's status and reason
+  std::string reason;  //
+  boost::beast::http::verb method = boost::beast::http::verb::unknown;  // a request's line
+  std::string method_string, target;                                    //
   unsigned version = 0;
-  std::string reason;
   using field_list = std::vector<std::tuple<boost::beast::http::field, std::string, std::string>>;
   field_list fields;
   std::optional<std::uint64_t> content_length;
@@ -39,13 +55,14 @@ struct answer_reading {
   bool need_eof = false;
   std::string body;
 
-  /// The same answer: equal in all, the fields as HTTP means them (RFC 9110 §5.3): the same
+  /// The same message: equal in all, the fields as HTTP means them (RFC 9110 §5.3): the same
   /// fields, in the same order among those of one name. Beast's header groups a repeated name
-  /// with its first occurrence; answer_parser keeps the order received.
-  friend bool operator==(const answer_reading& a, const answer_reading& b) {
-    auto tie = [](const answer_reading& r) {
-      return std::tie(r.ec, r.header_done, r.done, r.code, r.version, r.reason,
-                      r.content_length, r.chunked, r.keep_alive, r.need_eof, r.body);
+  /// with its first occurrence; flat_parser keeps the order received.
+  friend bool operator==(const message_reading& a, const message_reading& b) {
+    auto tie = [](const message_reading& r) {
+      return std::tie(r.ec, r.header_done, r.done, r.code, r.reason, r.method, r.method_string,
+                      r.target, r.version, r.content_length, r.chunked, r.keep_alive,
+                      r.need_eof, r.body);
     };
     return tie(a) == tie(b) && by_name(a.fields) == by_name(b.fields);
   }
@@ -59,14 +76,14 @@ struct answer_reading {
   }
 };
 
-/// `parser`: a fresh beast_answer_parser or http::answer_parser. `piece`: at most this
-/// many new bytes per read (at least 1); `room`: the body buffer's size (at least 1); `head`:
-/// the answer to a HEAD request (no body, whatever the header says).
+/// `parser`: a fresh Beast parser with a buffer_body, or a flat_parser, of either kind.
+/// `piece`: at most this many new bytes per read (at least 1); `room`: the body buffer's size
+/// (at least 1); `head`: an answer to a HEAD request (no body, whatever the header says).
 template <class Parser>
-answer_reading read_answer(Parser& parser, std::string_view input, std::size_t piece,
-                           std::size_t room, bool head) {
+message_reading read_message(Parser& parser, std::string_view input, std::size_t piece,
+                             std::size_t room, bool head = false) {
   namespace bhttp = boost::beast::http;
-  answer_reading r;
+  message_reading r;
   parser.header_limit(16 * 1024);
   parser.body_limit(64 * 1024);
   if (head) parser.skip(true);
@@ -104,9 +121,15 @@ answer_reading read_answer(Parser& parser, std::string_view input, std::size_t p
   r.done = parser.is_done();
   if (r.header_done) {
     const auto& h = header_of(parser);
-    r.code = h.result_int();
+    if constexpr (Parser::is_request::value) {
+      r.method = h.method();
+      r.method_string = std::string(h.method_string());
+      r.target = std::string(h.target());
+    } else {
+      r.code = h.result_int();
+      r.reason = std::string(h.reason());
+    }
     r.version = h.version();
-    r.reason = std::string(h.reason());
     for (const auto& f : h)
       r.fields.emplace_back(f.name(), std::string(f.name_string()), std::string(f.value()));
     if (auto n = parser.content_length()) r.content_length = *n;

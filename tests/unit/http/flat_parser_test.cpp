@@ -1,28 +1,30 @@
-#include "http/answer_parser.hpp"
+#include "http/flat_parser.hpp"
 
 #include <doctest/doctest.h>
 
 #include <string>
 
-#include "support/answer_reading.hpp"
+#include "support/message_reading.hpp"
 
 namespace tokenbroker::http {
 
 namespace {
 
-using testing::answer_reading;
 using testing::beast_answer_parser;
-using testing::read_answer;
+using testing::beast_request_parser;
+using testing::message_reading;
+using testing::read_message;
 
-answer_reading ours(std::string_view wire, std::size_t piece, std::size_t room, bool head = false) {
+message_reading ours(std::string_view wire, std::size_t piece, std::size_t room,
+                     bool head = false) {
   answer_parser p;
-  return read_answer(p, wire, piece, room, head);
+  return read_message(p, wire, piece, room, head);
 }
 
-answer_reading beasts(std::string_view wire, std::size_t piece, std::size_t room,
-                      bool head = false) {
+message_reading beasts(std::string_view wire, std::size_t piece, std::size_t room,
+                       bool head = false) {
   beast_answer_parser p;
-  return read_answer(p, wire, piece, room, head);
+  return read_message(p, wire, piece, room, head);
 }
 
 // Answers of every framing, and some that must be refused.
@@ -68,7 +70,7 @@ TEST_CASE("the_answer_parser_reads_what_beasts_parser_reads_in_any_pieces") {
           CHECK(got.code == expected.code);
           CHECK(got.version == expected.version);
           CHECK(got.reason == expected.reason);
-          CHECK(got == expected);  // the fields as HTTP means them: see answer_reading
+          CHECK(got == expected);  // the fields as HTTP means them: see message_reading
           CHECK(got.content_length == expected.content_length);
           CHECK(got.chunked == expected.chunked);
           CHECK(got.keep_alive == expected.keep_alive);
@@ -131,6 +133,91 @@ TEST_CASE("the_answer_parsers_body_buffer_stops_it_when_full") {
     CHECK(p.body().size == 0);
     CHECK(std::string_view(room, 3) == "hel");
   }
+}
+
+namespace {
+
+// Requests as the local server reads them: the proxy's and the API's, and some to refuse.
+const char* const requests[] = {
+    "GET /v1/proxy/origin/small HTTP/1.1\r\nHost: localhost\r\nUser-Agent: h2load\r\n\r\n",
+    "POST /v1/proxy/app/things?x=1 HTTP/1.1\r\nHost: h\r\nContent-Type: text/plain\r\n"
+    "Content-Length: 11\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\n\r\nhello world",
+    "PUT /v1/proxy/app/up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+    "Expect: 100-continue\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer-Field: t\r\n\r\n",
+    "GET /v1/token/privicore HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    "BREW /v1/proxy/app/pot HTTP/1.1\r\nHost: h\r\nX-Folded: a\r\n b\r\n\r\n",
+    "DELETE /x HTTP/1.1\r\nHost: h\r\nX-Empty:\r\nX-A: 1\r\nx-a: 2\r\nConnection: close\r\n\r\n",
+    // Refused: conflicting lengths, length and chunked, a bad method, a bad name; cut short.
+    "POST /x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxy",
+    "POST /x HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "G(T /x HTTP/1.1\r\n\r\n",
+    "GET /x HTTP/1.1\r\nBad Name: x\r\n\r\n",
+    "GET /x HTTP/1.1\r\nHo",
+    "POST /x HTTP/1.1\r\nContent-Length: 10\r\n\r\nshort",
+};
+
+}  // namespace
+
+TEST_CASE("the_request_reader_reads_what_beasts_parser_reads_in_any_pieces") {
+  for (std::string_view wire : requests) {
+    for (std::size_t piece : {std::size_t{1}, std::size_t{3}, std::size_t{17}, wire.size()}) {
+      for (std::size_t room : {std::size_t{1}, std::size_t{4}, std::size_t{4096}}) {
+        CAPTURE(wire);
+        CAPTURE(piece);
+        CAPTURE(room);
+        beast_request_parser theirs;
+        request_reader mine;
+        auto expected = read_message(theirs, wire, piece, room);
+        auto got = read_message(mine, wire, piece, room);
+        CHECK(got.ec == expected.ec);
+        CHECK(got.done == expected.done);
+        CHECK(got.method == expected.method);
+        CHECK(got.method_string == expected.method_string);
+        CHECK(got.target == expected.target);
+        CHECK(got.version == expected.version);
+        CHECK(got == expected);  // the fields as HTTP means them: see message_reading
+        CHECK(got.body == expected.body);
+      }
+    }
+  }
+}
+
+TEST_CASE("the_request_reader_keeps_the_line_and_the_fields_and_finds_a_field") {
+  request_reader r;
+  std::string_view wire = requests[4];
+  boost::system::error_code ec;
+  r.put(net::buffer(wire.data(), wire.size()), ec);
+  CHECK(!ec);
+  REQUIRE(r.is_done());
+  CHECK(r.method() == verb::unknown);  // an extension method, by its name
+  CHECK(r.method_string() == "BREW");
+  CHECK(r.target() == "/v1/proxy/app/pot");
+  CHECK(r.version() == 11);
+  CHECK(r[field::host] == "h");
+  CHECK(r[field::content_type].empty());
+  CHECK(r.keep_alive());
+  REQUIRE(r.field_count() == 2);
+  CHECK((*std::next(r.begin())).name_string() == "X-Folded");
+}
+
+TEST_CASE("the_request_reader_appends_a_whole_body_to_a_string") {
+  request_reader r;
+  std::string_view wire = requests[2];  // chunked, with a trailer
+  boost::system::error_code ec;
+  auto used = r.put(net::buffer(wire.data(), wire.size()), ec);
+  REQUIRE(!ec);
+  REQUIRE(r.is_header_done());
+  wire.remove_prefix(used);
+  std::string body;
+  r.body_to(&body);
+  while (!ec && !wire.empty() && !r.is_done()) {  // a piece of the chunked body per put
+    used = r.put(net::buffer(wire.data(), wire.size()), ec);
+    wire.remove_prefix(used);
+  }
+  CHECK(!ec);
+  CHECK(r.is_done());
+  CHECK(body == "hello world");
+  CHECK(r.field_count() == 4);  // the trailer's field joins the header's three
 }
 
 }  // namespace tokenbroker::http
