@@ -1,6 +1,7 @@
 #include "app/proxy.hpp"
 
 #include <algorithm>
+#include <boost/container/small_vector.hpp>
 #include <charconv>
 #include <cstdint>
 #include <memory>
@@ -54,14 +55,6 @@ result<target_parts> split_target(std::string_view target) {
   p.path = std::move(*path);
   p.query = std::string(query);
   return p;
-}
-
-// The injected header's value; wiped when dropped, as is every buffer it is copied into.
-wiped_string inject_value(const std::string& format, const secret& token) {
-  wiped_string v(format);
-  auto at = v.bytes.find("{token}");
-  if (at != std::string::npos) v.bytes.replace(at, 7, token.reveal());
-  return v;
 }
 
 bool header_safe(std::string_view v) noexcept {
@@ -169,7 +162,11 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, http::streamed_re
   const auto timeout = x.target->timeout;
   const auto write_timeout = sr.limits.write_timeout;
   // Every way out from here: the call's status and time are recorded on it.
+  // The header bytes on their way, upstream (with the token) then down: the connection's
+  // scratch buffer, wiped as the call ends.
+  std::string& head_bytes = sr.scratch;
   auto done = [&](http::stream_outcome o) {
+    wipe_bytes(head_bytes);
     if (o.reply) x.status = o.reply->result_int();
     if (x.status == 0) x.status = 499;  // the client went away before any answer
     auto seconds = std::chrono::duration<double>(steady_clock::now() - x.started).count();
@@ -249,14 +246,8 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, http::streamed_re
 
   piece_buffer buf(options_.chunk_size);
   const std::string host = x.target->base.host_header();
-  // The header on its way, upstream (with the token) then down; its bytes are not left in the
-  // freed heap.
-  wiped_string wiped_head;
-  std::string& head_bytes = wiped_head.bytes;
   for (int attempt = 0;; ++attempt) {
-    auto injected = inject_value(x.entry->inject_format, token);
-    const std::string& value = injected.bytes;
-    if (!header_safe(value))
+    if (!header_safe(token.reveal()) || !header_safe(x.entry->inject_format))
       co_return upstream_failed({"token", status::bad_gateway,
                                  "the token cannot be sent in a header (line break)"});
 
@@ -266,7 +257,8 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, http::streamed_re
     u.target = x.upstream_target;
     u.host = host;
     u.inject_header = x.entry->inject_header;
-    u.inject_value = value;
+    u.inject_format = x.entry->inject_format;
+    u.token = token.reveal();
     u.drop_prefer = x.wait.has_value();
     if (small) {
       if (framed || !kept.empty()) u.content_length = kept.size();
@@ -299,26 +291,29 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, http::streamed_re
     boost::system::error_code wec;
     if (forward_expect) wec = co_await send_up(head_bytes, {}, false);
 
+    // The answer's header is read into `res`, a fresh parser each time:
+    //   do rec = co_await c.read_header(next_head(), deadline()); while (!rec && interim(..));
+    // skips interim 1xx answers, except the 100 Continue that answers a forwarded Expect when
+    // asked. A loop in this frame: a coroutine of its own cost a frame per call.
     std::optional<http::answer_parser> res;
-    // Reads the next answer's header; interim 1xx answers are skipped, except the 100 Continue
-    // that answers a forwarded Expect when `want_continue`.
-    auto read_head = [&](bool want_continue) -> awaitable<boost::system::error_code> {
-      for (;;) {
-        res.emplace();
-        res->header_limit(64 * 1024);
-        res->body_limit(std::numeric_limits<std::uint64_t>::max());
-        if (h.method() == http::verb::head) res->skip(true);
-        auto ec = co_await c.read_header(*res, steady_clock::now() + timeout);
-        if (ec) co_return ec;
-        auto code = res->result_int();
-        if (code >= 200 || code == 101 || (code == 100 && want_continue)) co_return ec;
-      }
+    auto next_head = [&]() -> http::answer_parser& {
+      res.emplace();
+      res->header_limit(64 * 1024);
+      res->body_limit(std::numeric_limits<std::uint64_t>::max());
+      if (h.method() == http::verb::head) res->skip(true);
+      return *res;
+    };
+    auto deadline = [&] { return steady_clock::now() + timeout; };
+    auto interim = [&](bool want_continue) {
+      auto code = res->result_int();
+      return code < 200 && code != 101 && !(code == 100 && want_continue);
     };
 
     boost::system::error_code rec;
     bool refused_early = false;  // the upstream answered a forwarded Expect with a final status
     if (!wec && forward_expect) {
-      rec = co_await read_head(true);
+      do rec = co_await c.read_header(next_head(), deadline());
+      while (!rec && interim(true));
       if (!rec && res->result_int() == 100) {
         if (auto ec = co_await write_continue(client, write_timeout); ec)
           co_return done({});
@@ -353,9 +348,13 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, http::streamed_re
       body_sent = !wec;
       // After a failed write the upstream may still have answered (and closed) before taking
       // the whole body: an answer already on the wire is worth relaying.
-      rec = co_await read_head(false);
+      do rec = co_await c.read_header(next_head(), deadline());
+      while (!rec && interim(false));
     }
-    if (!res && !rec) rec = co_await read_head(false);  // the header write itself failed
+    if (!res && !rec) {  // the header write itself failed
+      do rec = co_await c.read_header(next_head(), deadline());
+      while (!rec && interim(false));
+    }
     if (rec) {
       bool stale = c.reused() && attempt == 0 && small && (idempotent || !body_sent) &&
                    (rec == bhttp::error::end_of_stream || rec == net::error::eof ||
@@ -377,7 +376,7 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, http::streamed_re
     // 5. A body worth holding on to: a 401 we may retry, a 202 whose command we wait for.
     // Also a small body of declared length: read with its header (it has usually arrived with
     // it), the whole answer then leaves in one write.
-    std::string prefix;
+    boost::container::small_vector<char, 2048> prefix;  // a small answer's fits in the frame
     bool hold = (code == 401 && small && attempt == 0) || (code == 202 && x.wait);
     auto declared = res->content_length();
     bool small_answer = declared && *declared <= small_answer_limit;
@@ -411,7 +410,7 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, http::streamed_re
       hop_filter pass_hops(head);
       for (const auto& f : head)
         if (!pass_hops.drops(f)) pass.insert(f.name_string(), f.value());
-      pass.body() = std::move(prefix);
+      pass.body().assign(prefix.data(), prefix.size());
       pass.prepare_payload();
       co_return reply(std::move(pass));
     }
@@ -419,7 +418,7 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, http::streamed_re
     if (code == 202 && x.wait && whole) {
       http::response accepted{head.result(), head.version()};
       for (const auto& f : head) accepted.insert(f.name_string(), f.value());
-      accepted.body() = prefix;
+      accepted.body().assign(prefix.data(), prefix.size());
       if (auto id = privicore::parse_command_id(accepted)) {
         if (reusable) x.target->client->release(std::move(conn.value()));
         co_return reply(co_await command_outcome(x, *id, prepared, version));
@@ -448,7 +447,8 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, http::streamed_re
     };
     // The whole answer is at hand (a small one is read with its header): it leaves in one write.
     x.bytes_down = prefix.size();
-    down.emplace(head_bytes, prefix, d.chunked, whole);  // as send_down, without its frame
+    down.emplace(head_bytes, std::string_view(prefix.data(), prefix.size()), d.chunked,
+                 whole);  // as send_down, without its frame
     boost::system::error_code dec;
     std::size_t written = 0;
     if (!http::write_now(client, down->buffers(), written, dec))

@@ -16,6 +16,7 @@ using http::field;
 namespace {
 
 constexpr std::string_view k_via = "Via: 1.1 tokenbroker\r\n";
+constexpr std::string_view k_token = "{token}";
 
 }  // namespace
 
@@ -67,7 +68,7 @@ void upstream_head(const http::request_reader& h, const upstream_request& u, std
   out.clear();
   // Room for all of it at once: grown a field at a time, it took four allocations per call.
   std::size_t room = u.target.size() + u.host.size() + u.inject_header.size() +
-                     u.inject_value.size() + k_via.size() + 96;
+                     u.inject_format.size() + u.token.size() + k_via.size() + 96;
   for (const auto& f : h) room += f.name_string().size() + f.value().size() + 4;
   out.reserve(room);
   out += h.method_string();
@@ -95,7 +96,18 @@ void upstream_head(const http::request_reader& h, const upstream_request& u, std
       continue;
     append_field(out, name, f.value());
   }
-  append_field(out, u.inject_header, u.inject_value);
+  // The injected value is written in place: no copy of the token outside this header.
+  out += u.inject_header;
+  out += ": ";
+  auto at = u.inject_format.find(k_token);
+  if (at == std::string_view::npos) {
+    out += u.inject_format;
+  } else {
+    out += u.inject_format.substr(0, at);
+    out += u.token;
+    out += u.inject_format.substr(at + k_token.size());
+  }
+  out += "\r\n";
   out += k_via;
   if (u.content_length) {
     char digits[24];

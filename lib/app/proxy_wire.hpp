@@ -60,8 +60,9 @@ std::optional<std::chrono::seconds> preferred_wait(const http::request_reader& h
 struct upstream_request {
   std::string_view target;         // origin-form, already cleaned and joined to the api_url
   std::string_view host;           // the api_url's Host
-  std::string_view inject_header;  // the credential's header, and its value with the token
-  std::string_view inject_value;
+  std::string_view inject_header;  // the credential's header
+  std::string_view inject_format;  // its value, where "{token}" (the first) stands for `token`
+  std::string_view token;
   bool drop_prefer = false;  // the broker honours `Prefer: wait` itself
   // The body's framing: a declared length, chunked, or neither (no body).
   std::optional<std::uint64_t> content_length;

@@ -289,8 +289,9 @@ awaitable<void> server::run_session(beast::basic_stream<Protocol> stream, peer_i
     stream.socket().close(ignored);
   });
   beast::flat_buffer buffer;
-  // The response header's bytes, reused; a token answer's body too (quick path), so wiped when
-  // the session ends however it ends.
+  // The response header's bytes, reused; a token answer's body too (quick path), and a
+  // streaming handler's header bytes (streamed_request::scratch), so wiped when the session
+  // ends however it ends.
   wiped_string wiped_head;
   std::string& head_out = wiped_head.bytes;
   for (;;) {
@@ -338,7 +339,7 @@ awaitable<void> server::run_session(beast::basic_stream<Protocol> stream, peer_i
       ex.reply = std::move(quick.other);
       ex.reply->version(simple->version);
     } else {
-      ex = co_await do_parsed_request(stream, buffer, peer);
+      ex = co_await do_parsed_request(stream, buffer, head_out, peer);
       if (!ex.reply) {
         if (ex.close_after || stopping_) break;
         continue;
@@ -365,6 +366,7 @@ awaitable<void> server::run_session(beast::basic_stream<Protocol> stream, peer_i
 template <class Protocol>
 awaitable<server::exchange> server::do_parsed_request(beast::basic_stream<Protocol>& stream,
                                                       beast::flat_buffer& buffer,
+                                                      std::string& scratch,
                                                       const peer_info& peer) {
   // A fresh parser per message, with limits on what a client controls. The header comes
   // first: it decides whether the body is streamed or read whole under the body limit.
@@ -391,7 +393,7 @@ awaitable<server::exchange> server::do_parsed_request(beast::basic_stream<Protoc
   if (ec) co_return exchange{bad_request_response(ec), true};
 
   if (streaming_.select && streaming_.select(head)) {
-    streamed_request sr{&stream, buffer, head, peer, limits_};
+    streamed_request sr{&stream, buffer, scratch, head, peer, limits_};
     stream_outcome out;
     // Room for the pieces of a large body (or one of unknown length) only.
     auto declared = head.content_length();
@@ -459,8 +461,9 @@ template awaitable<void> server::run_session<tcp>(beast::basic_stream<tcp>, peer
 template awaitable<void> server::run_session<local>(beast::basic_stream<local>, peer_info);
 template awaitable<server::exchange> server::do_parsed_request<tcp>(beast::basic_stream<tcp>&,
                                                                     beast::flat_buffer&,
+                                                                    std::string&,
                                                                     const peer_info&);
 template awaitable<server::exchange> server::do_parsed_request<local>(
-    beast::basic_stream<local>&, beast::flat_buffer&, const peer_info&);
+    beast::basic_stream<local>&, beast::flat_buffer&, std::string&, const peer_info&);
 
 }  // namespace tokenbroker::http

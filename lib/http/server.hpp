@@ -71,6 +71,10 @@ using unix_stream = beast::basic_stream<net::local::stream_protocol>;
 struct streamed_request {
   std::variant<beast::tcp_stream*, unix_stream*> stream;
   beast::flat_buffer& buffer;  // bytes already read from the stream belong to the parser
+  // The connection's buffer for header bytes written out, which the handler may use: its
+  // capacity stays from call to call, and it is wiped when the connection ends. A handler that
+  // puts a secret in it wipes it (wipe_bytes) when done.
+  std::string& scratch;
   request_reader& parser;
   const peer_info& peer;
   const server_limits& limits;
@@ -133,14 +137,15 @@ class server {
   awaitable<void> run_accept(listener& l);
   template <class Protocol>
   awaitable<void> run_session(beast::basic_stream<Protocol> stream, peer_info peer);
-  /// What one request read by Beast's parser asks of the session loop.
+  /// What one request read by the request reader asks of the session loop.
   struct exchange {
     std::optional<response> reply;  // to write; none: the handler wrote it, or nothing to send
     bool close_after = false;       // close once `reply` is written (or at once without one)
   };
   template <class Protocol>
   awaitable<exchange> do_parsed_request(beast::basic_stream<Protocol>& stream,
-                                        beast::flat_buffer& buffer, const peer_info& peer);
+                                        beast::flat_buffer& buffer, std::string& scratch,
+                                        const peer_info& peer);
 
   net::any_io_executor ex_;
   server_limits limits_;

@@ -68,7 +68,8 @@ TEST_CASE("the_upstream_request_keeps_the_message_and_drops_the_hop_and_the_call
   u.target = "/api/things?x=1";
   u.host = "api.example:8443";
   u.inject_header = "X-Api-Key";
-  u.inject_value = "injected";
+  u.inject_format = "key={token};v1";
+  u.token = "injected";
   u.content_length = 5;
   std::string out = "left over from the last call";
   upstream_head(*h, u, out);
@@ -78,7 +79,7 @@ TEST_CASE("the_upstream_request_keeps_the_message_and_drops_the_hop_and_the_call
   CHECK(up.target() == "/api/things?x=1");
   CHECK(up.version() == 11);
   CHECK(up[bhttp::field::host] == "api.example:8443");
-  CHECK(up["X-Api-Key"] == "injected");
+  CHECK(up["X-Api-Key"] == "key=injected;v1");
   CHECK(up.count("X-Api-Key") == 1);
   CHECK(up[bhttp::field::content_type] == "text/plain");
   CHECK(up[bhttp::field::content_length] == "5");
