@@ -161,10 +161,10 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, http::streamed_re
 
   const auto timeout = x.target->timeout;
   const auto write_timeout = sr.limits.write_timeout;
-  // Every way out from here: the call's status and time are recorded on it.
   // The header bytes on their way, upstream (with the token) then down: the connection's
   // scratch buffer, wiped as the call ends.
   std::string& head_bytes = sr.scratch;
+  // Every way out from here: the call's status and time are recorded on it.
   auto done = [&](http::stream_outcome o) {
     wipe_bytes(head_bytes);
     if (o.reply) x.status = o.reply->result_int();
