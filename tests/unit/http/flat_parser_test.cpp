@@ -51,34 +51,50 @@ const char* const answers[] = {
     "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
 };
 
+// Every way the bytes of `wire` may arrive: in pieces of 1, 3 or 17 bytes or whole, into body
+// buffers of 1, 4 or 4,096 bytes.
+template <class Fn>
+void each_arrival(std::string_view wire, Fn fn) {
+  for (std::size_t piece : {std::size_t{1}, std::size_t{3}, std::size_t{17}, wire.size()}) {
+    for (std::size_t room : {std::size_t{1}, std::size_t{4}, std::size_t{4096}}) {
+      CAPTURE(wire);
+      CAPTURE(piece);
+      CAPTURE(room);
+      fn(piece, room);
+    }
+  }
+}
+
+// Part by part, so that a failure says which; then the fields as HTTP means them (see
+// message_reading).
+void check_same(const message_reading& got, const message_reading& expected) {
+  CHECK(got.ec == expected.ec);
+  CHECK(got.header_done == expected.header_done);
+  CHECK(got.done == expected.done);
+  CHECK(got.code == expected.code);
+  CHECK(got.reason == expected.reason);
+  CHECK(got.method == expected.method);
+  CHECK(got.method_string == expected.method_string);
+  CHECK(got.target == expected.target);
+  CHECK(got.version == expected.version);
+  CHECK(got.content_length == expected.content_length);
+  CHECK(got.chunked == expected.chunked);
+  CHECK(got.keep_alive == expected.keep_alive);
+  CHECK(got.need_eof == expected.need_eof);
+  CHECK(got.body == expected.body);
+  CHECK(got == expected);
+}
+
 }  // namespace
 
 TEST_CASE("the_answer_parser_reads_what_beasts_parser_reads_in_any_pieces") {
   for (std::string_view wire : answers) {
-    for (std::size_t piece : {std::size_t{1}, std::size_t{3}, std::size_t{17}, wire.size()}) {
-      for (std::size_t room : {std::size_t{1}, std::size_t{4}, std::size_t{4096}}) {
-        for (bool head : {false, true}) {
-          CAPTURE(wire);
-          CAPTURE(piece);
-          CAPTURE(room);
-          CAPTURE(head);
-          auto expected = beasts(wire, piece, room, head);
-          auto got = ours(wire, piece, room, head);
-          CHECK(got.ec == expected.ec);
-          CHECK(got.header_done == expected.header_done);
-          CHECK(got.done == expected.done);
-          CHECK(got.code == expected.code);
-          CHECK(got.version == expected.version);
-          CHECK(got.reason == expected.reason);
-          CHECK(got == expected);  // the fields as HTTP means them: see message_reading
-          CHECK(got.content_length == expected.content_length);
-          CHECK(got.chunked == expected.chunked);
-          CHECK(got.keep_alive == expected.keep_alive);
-          CHECK(got.need_eof == expected.need_eof);
-          CHECK(got.body == expected.body);
-        }
+    each_arrival(wire, [&](std::size_t piece, std::size_t room) {
+      for (bool head : {false, true}) {
+        CAPTURE(head);
+        check_same(ours(wire, piece, room, head), beasts(wire, piece, room, head));
       }
-    }
+    });
   }
 }
 
@@ -160,25 +176,12 @@ const char* const requests[] = {
 
 TEST_CASE("the_request_reader_reads_what_beasts_parser_reads_in_any_pieces") {
   for (std::string_view wire : requests) {
-    for (std::size_t piece : {std::size_t{1}, std::size_t{3}, std::size_t{17}, wire.size()}) {
-      for (std::size_t room : {std::size_t{1}, std::size_t{4}, std::size_t{4096}}) {
-        CAPTURE(wire);
-        CAPTURE(piece);
-        CAPTURE(room);
-        beast_request_parser theirs;
-        request_reader mine;
-        auto expected = read_message(theirs, wire, piece, room);
-        auto got = read_message(mine, wire, piece, room);
-        CHECK(got.ec == expected.ec);
-        CHECK(got.done == expected.done);
-        CHECK(got.method == expected.method);
-        CHECK(got.method_string == expected.method_string);
-        CHECK(got.target == expected.target);
-        CHECK(got.version == expected.version);
-        CHECK(got == expected);  // the fields as HTTP means them: see message_reading
-        CHECK(got.body == expected.body);
-      }
-    }
+    each_arrival(wire, [&](std::size_t piece, std::size_t room) {
+      beast_request_parser theirs;
+      request_reader mine;
+      auto expected = read_message(theirs, wire, piece, room);
+      check_same(read_message(mine, wire, piece, room), expected);
+    });
   }
 }
 
