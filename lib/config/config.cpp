@@ -355,6 +355,10 @@ void load_credential(checker& c, const std::string& name, const toml::table& t,
                                                                        : "Bearer {token}");
   if (cred.inject_format.find("{token}") == std::string::npos)
     c.fail(p + "inject_format", "must contain {token}");
+  // A header value: no line break (it would end the header) nor NUL. Checked once here; the
+  // proxy checks each token it puts in.
+  if (cred.inject_format.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
+    c.fail(p + "inject_format", "must not contain a line break or NUL");
   for (char ch : cred.inject_header)
     if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_'))
       c.fail(p + "inject_header", "is not a valid header name");

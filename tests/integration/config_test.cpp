@@ -117,6 +117,8 @@ TEST_CASE("check_names_file_key_and_problem_for_each_mistake") {
        "credential.privicore.password_file", "is required when username is set"},
       {c.server() + c.valid_credential() + "inject_format = \"Bearer\"\n",
        "credential.privicore.inject_format", "must contain {token}"},
+      {c.server() + c.valid_credential() + "inject_format = \"{token}\\r\\nX-Evil: 1\"\n",
+       "credential.privicore.inject_format", "must not contain a line break or NUL"},
       {"[server]\nlisten = \"0.0.0.0:8780\"\n" + c.valid_credential(), "server.listen",
        "not a loopback address"},
       {c.server(), "credential", "no [credential.NAME] table"},
