@@ -222,9 +222,7 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, http::streamed_re
     }
   }
   const bool small = parser.is_done();
-  const bool idempotent = h.method() == http::verb::get || h.method() == http::verb::head ||
-                          h.method() == http::verb::put || h.method() == http::verb::delete_ ||
-                          h.method() == http::verb::options;
+  const bool idempotent = http::idempotent(h.method());
 
   // 2. The token, and for `Prefer: wait` a subscription to acks before the command is sent.
   // A held token is copied at once; get_token (a coroutine) only when it must wait. Only the
@@ -357,8 +355,7 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, http::streamed_re
     }
     if (rec) {
       bool stale = c.reused() && attempt == 0 && small && (idempotent || !body_sent) &&
-                   (rec == bhttp::error::end_of_stream || rec == net::error::eof ||
-                    rec == net::error::connection_reset || rec == net::error::broken_pipe);
+                   http::closed_by_peer(rec);
       if (stale) continue;  // a pooled connection the upstream had closed: once more, fresh
       if (rec.category() == bhttp::make_error_code(bhttp::error::bad_version).category() &&
           rec != bhttp::error::end_of_stream && rec != bhttp::error::partial_message)

@@ -210,9 +210,7 @@ awaitable<result<response>> client::send(const url& base, request req,
   // A request goes out at most once on a connection that might have been closed under us only if
   // it is idempotent; token-endpoint POSTs are never replayed here (a rotated refresh token sent
   // twice would kill the grant), so the caller's retry policy decides.
-  bool idempotent = req.method() == verb::get || req.method() == verb::head ||
-                    req.method() == verb::put || req.method() == verb::delete_ ||
-                    req.method() == verb::options;
+  const bool replayable = idempotent(req.method());
   for (int attempt = 0;; ++attempt) {
     auto conn = co_await acquire(base, deadline);
     if (!conn) co_return conn.error();
@@ -225,9 +223,8 @@ awaitable<result<response>> client::send(const url& base, request req,
     boost::system::error_code rec = wec;
     if (!wec) rec = co_await c.read(parser);
     if (rec) {
-      bool stale = c.reused() && (rec == bhttp::error::end_of_stream || rec == net::error::eof ||
-                                  rec == net::error::connection_reset || rec == net::error::broken_pipe);
-      if (stale && attempt == 0 && (idempotent || wec)) continue;
+      bool stale = c.reused() && closed_by_peer(rec);
+      if (stale && attempt == 0 && (replayable || wec)) continue;
       if (rec == bhttp::error::body_limit)
         co_return make_error(errc::malformed, "answer from " + base.host_header() +
                                                   " exceeds the body limit");

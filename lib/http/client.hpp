@@ -226,6 +226,20 @@ class client {
   std::string origin_scratch_;  // take_idle's key
 };
 
+/// Methods whose request may go out twice (RFC 9110 §9.2.2): the only ones sent again on a fresh
+/// connection when a pooled one turns out closed after the request was written.
+constexpr bool idempotent(verb m) noexcept {
+  return m == verb::get || m == verb::head || m == verb::put || m == verb::delete_ ||
+         m == verb::options;
+}
+
+/// How a reused keep-alive connection that the peer had already closed fails: at the write or
+/// at the first read of the answer.
+inline bool closed_by_peer(const boost::system::error_code& ec) noexcept {
+  return ec == bhttp::error::end_of_stream || ec == net::error::eof ||
+         ec == net::error::connection_reset || ec == net::error::broken_pipe;
+}
+
 /// The verifying and the non-verifying TLS client context for these files, shared with every
 /// other client that asks for the same ones while any of them lives (thread-safe). Throws
 /// std::runtime_error when a file cannot be loaded.
