@@ -99,6 +99,26 @@ bool inside_window(const std::vector<token_event>& events, std::int64_t from, st
   return false;
 }
 
+/// For a kill that lost the grant: when the newest refresh answer before it came, and what the
+/// restarted broker presented first, so that a failure tells a slow write (the kill landed
+/// just outside the window, the older token presented) from a state that was never written.
+std::string describe_loss(const std::vector<token_event>& events, const kill_record& k) {
+  std::string out;
+  for (const auto& e : events)
+    if (e.type == "refresh_answered" && e.t_us <= k.before_us)
+      out = "; the last refresh answered " + std::to_string(k.before_us - e.t_us) +
+            " us before the kill";
+  for (const auto& e : events) {
+    if (e.t_us < k.restart_us || e.type != "refresh_received") continue;
+    std::string issued_at = "never issued";
+    for (const auto& i : events)
+      if (!i.issued_fp.empty() && i.issued_fp == e.presented_fp)
+        issued_at = "issued " + std::to_string(k.before_us - i.t_us) + " us before the kill";
+    return out + "; after the restart it presented " + e.presented_fp + " (" + issued_at + ")";
+  }
+  return out + "; after the restart it presented no refresh token";
+}
+
 /// What the first decisive event after `restart_us` says about the state the broker restarted
 /// with: a successful refresh presenting `newest_fp` (continued) or a grant (re-granted).
 std::pair<outcome, std::int64_t> decide(const std::vector<token_event>& events,
@@ -201,7 +221,8 @@ TEST_CASE("sigkill_at_random_moments_costs_at_most_a_regrant_inside_a_refresh_wi
       ++counts[static_cast<int>(outcome::lost)];
       group_counted = true;
       MESSAGE("kill " << i << " at [" << k.before_us << ", " << k.after_us
-                      << "] us lost the grant; newest refresh token fp " << k.newest_fp);
+                      << "] us lost the grant; newest refresh token fp " << k.newest_fp
+                      << describe_loss(events, k));
     }
   }
 
