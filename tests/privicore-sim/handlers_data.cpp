@@ -42,7 +42,9 @@ awaitable<reply> handle_echo(context& ctx, const request& req) {
                                  {"profile", *profile}})};
 }
 
-// GET /data-token/download?bytes=N: N bytes of the pattern byte[i] = i % 251, chunked.
+// GET /data-token/download?bytes=N[&framing=chunked|length]: N bytes of the pattern
+// byte[i] = i % 251, chunked unless `framing=length` asks for a Content-Length (PROTOCOL.md
+// does not say how Privicore frames a download; a stored file's size is known, so either).
 awaitable<reply> handle_download(context& ctx, const request& req) {
   auto profile = data_plane_profile(ctx, req);
   if (!profile) co_return reply{error_response(req, profile.error())};
@@ -52,11 +54,14 @@ awaitable<reply> handle_download(context& ctx, const request& req) {
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
   if (ec != std::errc{} || p != text.data() + text.size())
     co_return reply{error_response(req, 422, "data.validation", "bytes must be a number")};
+  auto framing = q ? q->get("framing").value_or("chunked") : std::string("chunked");
+  if (framing != "chunked" && framing != "length")
+    co_return reply{error_response(req, 422, "data.validation", "framing is chunked or length")};
   response res{http::status::ok, req.version()};
   res.set(http::field::server, "privicore-sim");
   res.set(http::field::content_type, "application/octet-stream");
   res.keep_alive(req.keep_alive());
-  co_return reply{std::move(res), n};
+  co_return reply{std::move(res), n, framing == "length"};
 }
 
 // POST /data-token/command?outcome=succeeded|rejected|never: 202 + command id, acked on the

@@ -19,10 +19,12 @@ using http::response;
 /// What a handler produces: a response, or a streamed download of `download` pattern bytes.
 struct reply {
   reply() = default;
-  reply(response r, std::optional<std::uint64_t> download_bytes = std::nullopt)
-      : res(std::move(r)), download(download_bytes) {}
+  reply(response r, std::optional<std::uint64_t> download_bytes = std::nullopt,
+        bool download_with_length = false)
+      : res(std::move(r)), download(download_bytes), with_length(download_with_length) {}
   response res;
   std::optional<std::uint64_t> download;
+  bool with_length = false;  // the download is framed by Content-Length, not chunked
 };
 
 /// A response with a JSON body, keep-alive mirroring the request.

@@ -162,11 +162,11 @@ awaitable<void> run_session(context& ctx, Stream stream, bool loopback_peer) {
     bool keep = r.res.keep_alive();
     bool ok = false;
     if (fault && fault->kind == fault_kind::slow_body && r.download)
-      ok = co_await do_download(ctx, stream, r.res, *r.download, fault->interval);
+      ok = co_await do_download(ctx, stream, r.res, *r.download, r.with_length, fault->interval);
     else if (fault && fault->kind == fault_kind::slow_body)
       ok = co_await do_slow_write(ctx, stream, r.res, fault->interval);
     else if (r.download)
-      ok = co_await do_download(ctx, stream, r.res, *r.download);
+      ok = co_await do_download(ctx, stream, r.res, *r.download, r.with_length);
     else
       ok = co_await do_write(ctx, stream, r.res);
     if (!ok || !keep) break;

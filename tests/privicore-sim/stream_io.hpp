@@ -57,10 +57,12 @@ awaitable<boost::system::error_code> read_body_streamed(
   co_return boost::system::error_code{};
 }
 
-/// Streams `total` bytes of the pattern byte[i] = i % 251 with chunked encoding. With `slow`
-/// (fault slow_body), the first piece goes at once, then one byte per `slow` interval.
+/// Streams `total` bytes of the pattern byte[i] = i % 251, with chunked encoding or after a
+/// Content-Length (`with_length`). With `slow` (fault slow_body), the first piece goes at
+/// once, then one byte per `slow` interval.
 template <class Stream>
 awaitable<bool> do_download(context& ctx, Stream& s, response& head, std::uint64_t total,
+                            bool with_length,
                             std::optional<std::chrono::milliseconds> slow = std::nullopt) {
   constexpr std::size_t piece = 64 * 1024;
   static const std::vector<char> pattern = [] {
@@ -69,7 +71,10 @@ awaitable<bool> do_download(context& ctx, Stream& s, response& head, std::uint64
     return v;
   }();
   bhttp::response<bhttp::empty_body> h{std::move(head.base())};
-  h.chunked(true);
+  if (with_length)
+    h.content_length(total);
+  else
+    h.chunked(true);
   bhttp::response_serializer<bhttp::empty_body> sr{h};
   set_deadline(s, ctx.opts.io_timeout);
   auto [hec, hn] = co_await bhttp::async_write_header(s, sr, use_tuple);
@@ -84,10 +89,15 @@ awaitable<bool> do_download(context& ctx, Stream& s, response& head, std::uint64
     }
     auto chunk = net::buffer(pattern.data() + sent % 251, len);
     set_deadline(s, ctx.opts.io_timeout);
-    auto [ec, n] = co_await net::async_write(s, bhttp::make_chunk(chunk), use_tuple);
+    boost::system::error_code ec;
+    if (with_length)
+      std::tie(ec, std::ignore) = co_await net::async_write(s, chunk, use_tuple);
+    else
+      std::tie(ec, std::ignore) = co_await net::async_write(s, bhttp::make_chunk(chunk), use_tuple);
     if (ec) co_return false;
     sent += len;
   }
+  if (with_length) co_return true;
   set_deadline(s, ctx.opts.io_timeout);
   auto [lec, ln] = co_await net::async_write(s, bhttp::make_chunk_last(), use_tuple);
   co_return !lec;
