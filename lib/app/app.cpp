@@ -1,6 +1,7 @@
 #include "app/app.hpp"
 
 #include <malloc.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -352,6 +353,9 @@ int run_daemon(config::config cfg) {
     rl.rlim_cur = rl.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &rl);
   }
+  // A reader that went away makes a write fail with EPIPE, never end the daemon. Asio's writes
+  // pass MSG_NOSIGNAL; splice(2), which streams proxied bodies, has no such flag.
+  ::signal(SIGPIPE, SIG_IGN);
   daemon_state d;
   d.cfg = std::move(cfg);
   for (const auto& w : d.cfg.warnings) log::warn("{}", w);
