@@ -15,6 +15,7 @@
 #include "core/log.hpp"
 #include "http/path.hpp"
 #include "http/router.hpp"
+#include "http/splice.hpp"
 #include "http/write.hpp"
 #include "privicore/parse.hpp"
 
@@ -31,6 +32,11 @@ namespace {
 constexpr std::string_view k_prefix = "/v1/proxy/";
 // Answers up to this size (declared) are relayed whole, header and body in one write.
 constexpr std::size_t small_answer_limit = 16 * 1024;
+// Answers longer than this (declared) between plain sockets are relayed by splice(2) through a
+// pipe of up to 1 MiB (http/splice.hpp); a pipe the system keeps below 64 KiB is not worth it.
+constexpr std::uint64_t splice_threshold = 512 * 1024;
+constexpr std::size_t splice_pipe_size = 1024 * 1024;
+constexpr std::size_t splice_pipe_least = 64 * 1024;
 
 struct target_parts {
   std::string name;
@@ -453,14 +459,51 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, http::streamed_re
     if (dec) co_return done({});
     bool ended = whole;
     auto piece = no_body || whole ? std::span<char>{} : buf.get(declared);
+    // Too late for an error answer once the header is relayed: closing mid-body tells the
+    // client the answer is cut.
+    auto cut = [&](std::string_view kind, std::string_view why) {
+      metrics_.upstream_error(x.name, kind);
+      log::debug("proxy {}: upstream body failed: {}", x.name, why);
+      return done({});
+    };
+    // A long body of declared length between plain sockets: what the connection has already
+    // read goes on as pieces, the rest by splice(2), without passing through the parser.
+    // (Uploads are copied: spliced, they took about as much CPU and went no faster, bounded by
+    // what the uploading client's own socket buffer holds; bench/analysis.md.)
+    bool spliced = false;
+    if (!no_body && !whole && declared && *declared >= splice_threshold && !d.chunked &&
+        !x.target->base.tls()) {
+      result<std::size_t> n{std::size_t{0}};
+      while (!res->is_done() && take_upstream(c, *res, piece.data(), piece.size(), n)) {
+        if (!n) co_return cut("reset", n.error().message);
+        x.bytes_down += *n;
+        if (auto ec = co_await send_down({}, std::string_view(piece.data(), *n), false); ec)
+          co_return done({});
+      }
+      auto left = res->content_length_remaining();
+      http::splice_pipe pipe(splice_pipe_size, splice_pipe_least);
+      if (!res->is_done() && left && pipe.usable()) {
+        auto moved = co_await http::splice_exact(c.tcp().socket(), client.socket(), pipe, *left,
+                                                 timeout, write_timeout);
+        x.bytes_down += moved.moved;
+        switch (moved.failure) {
+          case http::splice_failure::none: break;
+          case http::splice_failure::source_timeout:
+            co_return cut("timeout", moved.error.message());
+          case http::splice_failure::source_ended:
+          case http::splice_failure::source_failed:
+            co_return cut("reset", moved.error.message());
+          case http::splice_failure::sink_failed:
+          case http::splice_failure::sink_timeout: co_return done({});
+        }
+        spliced = true;
+      }
+    }
     c.reserve_read_buffer(piece.size());
-    while (!no_body && !res->is_done()) {
+    while (!no_body && !spliced && !res->is_done()) {
       auto n = co_await read_upstream(c, *res, piece.data(), piece.size(), timeout);
       if (!n) {
-        // Too late for an error answer: closing mid-body tells the client the answer is cut.
-        metrics_.upstream_error(x.name, n.error().code == errc::timeout ? "timeout" : "reset");
-        log::debug("proxy {}: upstream body failed: {}", x.name, n.error().message);
-        co_return done({});
+        co_return cut(n.error().code == errc::timeout ? "timeout" : "reset", n.error().message);
       }
       if (*n == 0) continue;
       x.bytes_down += *n;
@@ -471,7 +514,7 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, http::streamed_re
     if (!ended && d.chunked) {
       if (auto ec = co_await send_down({}, {}, true); ec) co_return done({});
     }
-    if (res->is_done() && res->keep_alive() && !res->need_eof() && body_sent) {
+    if ((res->is_done() || spliced) && res->keep_alive() && !res->need_eof() && body_sent) {
       c.shrink_read_buffer();  // an idle pooled connection keeps only what it holds
       x.target->client->release(std::move(conn.value()));
     }

@@ -6,6 +6,8 @@
 #include <signal.h>
 
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cstdlib>
@@ -83,6 +85,7 @@ struct upload_result {
   int status = 0;
   std::string body;
   std::string sha256;  // of what was sent
+  int then_status = 0;  // of a GET sent next on the same connection, when it was kept alive
 };
 
 // POSTs `bytes` of the pattern through the broker, streamed, chunked or with a length.
@@ -126,7 +129,17 @@ upload_result stream_upload(const std::string& socket_path, const std::string& t
   beast::flat_buffer buffer;
   bhttp::response<bhttp::string_body> res;
   bhttp::read(s, buffer, res);
-  return {static_cast<int>(res.result_int()), res.body(), hex(digest, len)};
+  upload_result out{static_cast<int>(res.result_int()), res.body(), hex(digest, len)};
+  if (res.keep_alive()) {  // the connection goes on where the body ended
+    bhttp::request<bhttp::empty_body> next{bhttp::verb::get,
+                                           std::string(proxy_base) + "/data-token/echo", 11};
+    next.set(bhttp::field::host, "localhost");
+    bhttp::write(s, next);
+    bhttp::response<bhttp::string_body> again;
+    bhttp::read(s, buffer, again);
+    out.then_status = static_cast<int>(again.result_int());
+  }
+  return out;
 }
 
 struct download_result {
@@ -136,12 +149,19 @@ struct download_result {
   bool cut = false;  // the connection ended before the body did
 };
 
+// The simulator's download of `bytes`, chunked or framed by a Content-Length.
+std::string download_target(std::uint64_t bytes, bool with_length) {
+  return std::string(proxy_base) + "/data-token/download?bytes=" + std::to_string(bytes) +
+         (with_length ? "&framing=length" : "");
+}
+
 // GETs the simulator's download through the broker and checks every byte as it streams by.
-download_result stream_download(const std::string& socket_path, std::uint64_t bytes) {
+// With a length, a long answer is relayed by splice(2); a chunked one is copied.
+download_result stream_download(const std::string& socket_path, std::uint64_t bytes,
+                                bool with_length = false) {
   net::io_context io;
   auto s = connect_unix(io, socket_path);
-  bhttp::request<bhttp::empty_body> req{
-      bhttp::verb::get, std::string(proxy_base) + "/data-token/download?bytes=" + std::to_string(bytes), 11};
+  bhttp::request<bhttp::empty_body> req{bhttp::verb::get, download_target(bytes, with_length), 11};
   req.set(bhttp::field::host, "localhost");
   bhttp::write(s, req);
   beast::flat_buffer buffer;
@@ -265,20 +285,73 @@ TEST_CASE("gigabytes_stream_through_the_proxy_in_bounded_memory") {
       auto answer = json::parse(up.body);
       CHECK(answer["bytes"] == bytes);
       CHECK(answer["sha256"] == up.sha256);
+      CHECK(up.then_status == 200);  // kept alive, and read exactly to the body's end
       auto peak = proc_status_kb(pid, "VmHWM:");
       CHECK_MESSAGE(peak <= idle_kb + allowance_kb, "idle ", idle_kb, " kB, peak ", peak, " kB");
     }
   }
-  SUBCASE("download") {
-    reset_peak_rss(pid);
-    auto down = stream_download(b.socket_path(), bytes);
-    CHECK(down.status == 200);
-    CHECK_FALSE(down.cut);
-    CHECK(down.bytes == bytes);
-    CHECK(down.pattern_ok);
-    auto peak = proc_status_kb(pid, "VmHWM:");
-    CHECK_MESSAGE(peak <= idle_kb + allowance_kb, "idle ", idle_kb, " kB, peak ", peak, " kB");
+  for (bool with_length : {false, true}) {
+    SUBCASE(with_length ? "download, with a length (spliced)" : "download, chunked") {
+      reset_peak_rss(pid);
+      auto down = stream_download(b.socket_path(), bytes, with_length);
+      CHECK(down.status == 200);
+      CHECK_FALSE(down.cut);
+      CHECK(down.bytes == bytes);
+      CHECK(down.pattern_ok);
+      auto peak = proc_status_kb(pid, "VmHWM:");
+      CHECK_MESSAGE(peak <= idle_kb + allowance_kb, "idle ", idle_kb, " kB, peak ", peak, " kB");
+      // The upstream connection ended exactly at the body's end: the next call reuses it (the
+      // simulator counts one connection more, the admin call's own).
+      auto opened = sim.stats()["connections"].get<int>();
+      auto echo = b.call("GET", std::string(proxy_base) + "/data-token/echo");
+      CHECK(echo.status == 200);
+      CHECK(echo.json()["method"] == "GET");
+      CHECK(sim.stats()["connections"].get<int>() == opened + 1);
+    }
   }
+}
+
+TEST_CASE("a_client_that_leaves_mid_stream_costs_the_broker_nothing") {
+  sim_fixture sim(sim_flags_for_broker());
+  broker_fixture b(sim);
+  b.token();
+  for (bool with_length : {false, true}) {
+    CAPTURE(with_length);
+    {
+      net::io_context io;
+      auto s = connect_unix(io, b.socket_path());
+      bhttp::request<bhttp::empty_body> req{bhttp::verb::get,
+                                            download_target(256ull << 20, with_length), 11};
+      req.set(bhttp::field::host, "localhost");
+      bhttp::write(s, req);
+      std::vector<char> some(1 << 20);
+      net::read(s, net::buffer(some));  // the header and the first MiB, then the client leaves
+    }
+    {
+      // An upload that stops after its first MiB of a declared 256 MiB.
+      net::io_context io;
+      auto s = connect_unix(io, b.socket_path());
+      std::string head = "POST " + std::string(proxy_base) +
+                         "/data-token/upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: " +
+                         std::to_string(256ull << 20) + "\r\n\r\n";
+      net::write(s, net::buffer(head));
+      std::vector<char> some(1 << 20, 'x');
+      net::write(s, net::buffer(some));
+    }
+    // The broker's writes now fail (EPIPE or a reset); it goes on serving.
+    auto r = b.call("GET", std::string(proxy_base) + "/data-token/echo");
+    CHECK(r.status == 200);
+    CHECK(b.call("GET", "/v1/token/privicore").status == 200);
+    auto down = stream_download(b.socket_path(), 4 << 20, with_length);
+    CHECK(down.status == 200);
+    CHECK(down.bytes == 4u << 20);
+    CHECK(down.pattern_ok);
+    auto up = stream_upload(b.socket_path(), std::string(proxy_base) + "/data-token/upload",
+                            4 << 20, !with_length);
+    CHECK(up.status == 200);
+    CHECK(json::parse(up.body)["sha256"] == up.sha256);
+  }
+  CHECK(b.proc().running());
 }
 
 TEST_CASE("upstream_failures_get_clear_json_answers") {
@@ -313,17 +386,65 @@ TEST_CASE("upstream_failures_get_clear_json_answers") {
     CHECK(r.status == 504);
     CHECK(r.json()["error"] == "upstream_timeout");
   }
-  SUBCASE("stalled mid-stream: a large answer under way is cut, never passed off as whole") {
-    const std::uint64_t bytes = 1 << 20;
-    sim.fault({{"path", "/data-token/download"}, {"kind", "slow_body"}, {"interval_ms", 5000}});
-    auto t0 = std::chrono::steady_clock::now();
-    auto down = stream_download(b.socket_path(), bytes);
-    CHECK(down.status == 200);  // the header was relayed before the stall
-    CHECK(down.cut);
-    CHECK(down.bytes >= 64 * 1024);  // what arrived before the stall was passed on
-    CHECK(down.bytes < bytes);
-    CHECK(down.pattern_ok);
-    CHECK(std::chrono::steady_clock::now() - t0 < 10s);
+  for (bool with_length : {false, true}) {
+    SUBCASE(with_length ? "stalled mid-stream, with a length (spliced): the answer is cut"
+                        : "stalled mid-stream, chunked: the answer is cut") {
+      // A large answer under way is cut, never passed off as whole.
+      const std::uint64_t bytes = 1 << 20;
+      sim.fault({{"path", "/data-token/download"}, {"kind", "slow_body"}, {"interval_ms", 5000}});
+      auto t0 = std::chrono::steady_clock::now();
+      auto down = stream_download(b.socket_path(), bytes, with_length);
+      CHECK(down.status == 200);  // the header was relayed before the stall
+      CHECK(down.cut);
+      CHECK(down.bytes >= 64 * 1024);  // what arrived before the stall was passed on
+      CHECK(down.bytes < bytes);
+      CHECK(down.pattern_ok);
+      CHECK(std::chrono::steady_clock::now() - t0 < 10s);
+      CHECK(b.call("GET", "/metrics").body.find(
+                "tokenbroker_upstream_errors_total{credential=\"privicore\",kind=\"timeout\"}") !=
+            std::string::npos);
+    }
+    SUBCASE(with_length ? "gone mid-stream, with a length (spliced): the answer is cut"
+                        : "gone mid-stream, chunked: the answer is cut") {
+      sim.fault({{"path", "/data-token/download"}, {"kind", "slow_body"}, {"interval_ms", 1000}});
+      net::io_context io;
+      auto s = connect_unix(io, b.socket_path());
+      bhttp::request<bhttp::empty_body> req{bhttp::verb::get, download_target(1 << 20, with_length),
+                                            11};
+      req.set(bhttp::field::host, "localhost");
+      bhttp::write(s, req);
+      beast::flat_buffer buffer;
+      bhttp::response_parser<bhttp::buffer_body> p;
+      p.body_limit(std::numeric_limits<std::uint64_t>::max());
+      bhttp::read_header(s, buffer, p);
+      CHECK(p.get().result_int() == 200);
+      std::vector<char> chunk(1 << 20);
+      std::uint64_t got = 0;
+      beast::error_code ec;
+      while (got < 64 * 1024 && !ec) {  // the first piece, sent before the stall
+        p.get().body().data = chunk.data();
+        p.get().body().size = chunk.size();
+        bhttp::read_some(s, buffer, p, ec);
+        if (ec == bhttp::error::need_buffer) ec = {};
+        got += chunk.size() - p.get().body().size;
+      }
+      REQUIRE_FALSE(ec);
+      sim.proc().kill(SIGKILL);  // the upstream goes away in the middle of the body
+      sim.proc().wait_exit(5s);
+      auto t0 = std::chrono::steady_clock::now();
+      while (!ec && !p.is_done()) {
+        p.get().body().data = chunk.data();
+        p.get().body().size = chunk.size();
+        bhttp::read_some(s, buffer, p, ec);
+        if (ec == bhttp::error::need_buffer) ec = {};
+      }
+      CHECK(ec);  // cut: the connection ended before the body did
+      CHECK_FALSE(p.is_done());
+      CHECK(std::chrono::steady_clock::now() - t0 < 2s);  // at once, not after the timeout
+      CHECK(b.call("GET", "/metrics").body.find(
+                "tokenbroker_upstream_errors_total{credential=\"privicore\",kind=\"reset\"}") !=
+            std::string::npos);
+    }
   }
   SUBCASE("down: nothing listening is a 502") {
     sim.proc().kill(SIGKILL);
