@@ -155,35 +155,52 @@ std::string download_target(std::uint64_t bytes, bool with_length) {
          (with_length ? "&framing=length" : "");
 }
 
+// A download through the broker, read as it arrives: the request sent, the answer's header read.
+struct download_reader {
+  download_reader(const std::string& socket_path, std::uint64_t bytes, bool with_length)
+      : s(connect_unix(io, socket_path)) {
+    bhttp::request<bhttp::empty_body> req{bhttp::verb::get, download_target(bytes, with_length),
+                                          11};
+    req.set(bhttp::field::host, "localhost");
+    bhttp::write(s, req);
+    p.body_limit(std::numeric_limits<std::uint64_t>::max());
+    bhttp::read_header(s, buffer, p);
+  }
+  int status() const { return static_cast<int>(p.get().result_int()); }
+  /// Reads body bytes into `chunk` until it is full or the body ends: how many; `ec` is set
+  /// when the connection failed or ended before the body did.
+  std::size_t read(beast::error_code& ec) {
+    p.get().body().data = chunk.data();
+    p.get().body().size = chunk.size();
+    bhttp::read(s, buffer, p, ec);
+    if (ec == bhttp::error::need_buffer) ec = {};
+    return chunk.size() - p.get().body().size;
+  }
+
+  net::io_context io;
+  local::socket s;
+  beast::flat_buffer buffer;
+  bhttp::response_parser<bhttp::buffer_body> p;
+  std::vector<char> chunk = std::vector<char>(1 << 20);
+};
+
 // GETs the simulator's download through the broker and checks every byte as it streams by.
 // With a length, a long answer is relayed by splice(2); a chunked one is copied.
 download_result stream_download(const std::string& socket_path, std::uint64_t bytes,
                                 bool with_length = false) {
-  net::io_context io;
-  auto s = connect_unix(io, socket_path);
-  bhttp::request<bhttp::empty_body> req{bhttp::verb::get, download_target(bytes, with_length), 11};
-  req.set(bhttp::field::host, "localhost");
-  bhttp::write(s, req);
-  beast::flat_buffer buffer;
-  bhttp::response_parser<bhttp::buffer_body> p;
-  p.body_limit(std::numeric_limits<std::uint64_t>::max());
-  bhttp::read_header(s, buffer, p);
+  download_reader d(socket_path, bytes, with_length);
   download_result out;
-  out.status = static_cast<int>(p.get().result_int());
-  std::vector<char> chunk(1 << 20);
-  while (!p.is_done()) {
-    p.get().body().data = chunk.data();
-    p.get().body().size = chunk.size();
+  out.status = d.status();
+  while (!d.p.is_done()) {
     beast::error_code ec;
-    bhttp::read(s, buffer, p, ec);
-    auto n = chunk.size() - p.get().body().size;
-    if (ec && ec != bhttp::error::need_buffer) {
+    auto n = d.read(ec);
+    if (ec) {
       out.cut = true;
       out.bytes += n;
       break;
     }
     for (std::size_t i = 0; i < n && out.pattern_ok; ++i)
-      out.pattern_ok = static_cast<unsigned char>(chunk[i]) == (out.bytes + i) % 251;
+      out.pattern_ok = static_cast<unsigned char>(d.chunk[i]) == (out.bytes + i) % 251;
     out.bytes += n;
   }
   return out;
@@ -407,39 +424,20 @@ TEST_CASE("upstream_failures_get_clear_json_answers") {
     SUBCASE(with_length ? "gone mid-stream, with a length (spliced): the answer is cut"
                         : "gone mid-stream, chunked: the answer is cut") {
       sim.fault({{"path", "/data-token/download"}, {"kind", "slow_body"}, {"interval_ms", 1000}});
-      net::io_context io;
-      auto s = connect_unix(io, b.socket_path());
-      bhttp::request<bhttp::empty_body> req{bhttp::verb::get, download_target(1 << 20, with_length),
-                                            11};
-      req.set(bhttp::field::host, "localhost");
-      bhttp::write(s, req);
-      beast::flat_buffer buffer;
-      bhttp::response_parser<bhttp::buffer_body> p;
-      p.body_limit(std::numeric_limits<std::uint64_t>::max());
-      bhttp::read_header(s, buffer, p);
-      CHECK(p.get().result_int() == 200);
-      std::vector<char> chunk(1 << 20);
-      std::uint64_t got = 0;
+      // The first piece comes before the stall (64 KiB); it is read, then the upstream dies.
+      download_reader d(b.socket_path(), 1 << 20, with_length);
+      CHECK(d.status() == 200);
+      d.chunk.resize(64 * 1024);
       beast::error_code ec;
-      while (got < 64 * 1024 && !ec) {  // the first piece, sent before the stall
-        p.get().body().data = chunk.data();
-        p.get().body().size = chunk.size();
-        bhttp::read_some(s, buffer, p, ec);
-        if (ec == bhttp::error::need_buffer) ec = {};
-        got += chunk.size() - p.get().body().size;
-      }
+      REQUIRE(d.read(ec) == 64 * 1024);
       REQUIRE_FALSE(ec);
       sim.proc().kill(SIGKILL);  // the upstream goes away in the middle of the body
       sim.proc().wait_exit(5s);
       auto t0 = std::chrono::steady_clock::now();
-      while (!ec && !p.is_done()) {
-        p.get().body().data = chunk.data();
-        p.get().body().size = chunk.size();
-        bhttp::read_some(s, buffer, p, ec);
-        if (ec == bhttp::error::need_buffer) ec = {};
-      }
+      d.chunk.resize(1 << 20);
+      while (!ec && !d.p.is_done()) d.read(ec);
       CHECK(ec);  // cut: the connection ended before the body did
-      CHECK_FALSE(p.is_done());
+      CHECK_FALSE(d.p.is_done());
       CHECK(std::chrono::steady_clock::now() - t0 < 2s);  // at once, not after the timeout
       CHECK(b.call("GET", "/metrics").body.find(
                 "tokenbroker_upstream_errors_total{credential=\"privicore\",kind=\"reset\"}") !=
