@@ -470,37 +470,33 @@ awaitable<http::stream_outcome> proxy::forward(Stream& client, http::streamed_re
     // read goes on as pieces, the rest by splice(2), without passing through the parser.
     // (Uploads are copied: spliced, they took about as much CPU and went no faster, bounded by
     // what the uploading client's own socket buffer holds; bench/analysis.md.)
+    bool may_splice = !no_body && !whole && declared && *declared >= splice_threshold &&
+                      !d.chunked && !x.target->base.tls();
     bool spliced = false;
-    if (!no_body && !whole && declared && *declared >= splice_threshold && !d.chunked &&
-        !x.target->base.tls()) {
-      result<std::size_t> n{std::size_t{0}};
-      while (!res->is_done() && take_upstream(c, *res, piece.data(), piece.size(), n)) {
-        if (!n) co_return cut("reset", n.error().message);
-        x.bytes_down += *n;
-        if (auto ec = co_await send_down({}, std::string_view(piece.data(), *n), false); ec)
-          co_return done({});
-      }
-      auto left = res->content_length_remaining();
-      http::splice_pipe pipe(splice_pipe_size, splice_pipe_least);
-      if (!res->is_done() && left && pipe.usable()) {
-        auto moved = co_await http::splice_exact(c.tcp().socket(), client.socket(), pipe, *left,
-                                                 timeout, write_timeout);
-        x.bytes_down += moved.moved;
-        switch (moved.failure) {
-          case http::splice_failure::none: break;
-          case http::splice_failure::source_timeout:
-            co_return cut("timeout", moved.error.message());
-          case http::splice_failure::source_ended:
-          case http::splice_failure::source_failed:
-            co_return cut("reset", moved.error.message());
-          case http::splice_failure::sink_failed:
-          case http::splice_failure::sink_timeout: co_return done({});
-        }
-        spliced = true;
-      }
-    }
     c.reserve_read_buffer(piece.size());
-    while (!no_body && !spliced && !res->is_done()) {
+    while (!no_body && !res->is_done()) {
+      if (may_splice && c.buffered() == 0) {
+        may_splice = false;  // tried once: a pipe the system keeps small means copying
+        auto left = res->content_length_remaining();
+        http::splice_pipe pipe(splice_pipe_size, splice_pipe_least);
+        if (left && pipe.usable()) {
+          auto moved = co_await http::splice_exact(c.tcp().socket(), client.socket(), pipe,
+                                                   *left, timeout, write_timeout);
+          x.bytes_down += moved.moved;
+          switch (moved.failure) {
+            case http::splice_failure::none: break;
+            case http::splice_failure::source_timeout:
+              co_return cut("timeout", moved.error.message());
+            case http::splice_failure::source_ended:
+            case http::splice_failure::source_failed:
+              co_return cut("reset", moved.error.message());
+            case http::splice_failure::sink_failed:
+            case http::splice_failure::sink_timeout: co_return done({});
+          }
+          spliced = true;
+          break;
+        }
+      }
       auto n = co_await read_upstream(c, *res, piece.data(), piece.size(), timeout);
       if (!n) {
         co_return cut(n.error().code == errc::timeout ? "timeout" : "reset", n.error().message);

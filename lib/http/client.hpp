@@ -127,6 +127,8 @@ class connection {
   bool take_buffered(Parser& parser, boost::system::error_code& ec) {
     return put_buffered(buffer_, parser, ec);
   }
+  /// Bytes this connection has read and no parser has taken yet.
+  std::size_t buffered() const noexcept { return buffer_.size(); }
   /// Reads some body bytes into a buffer_body parser: from bytes already read when they are
   /// enough (a small answer's body comes with its header), else from the stream.
   template <class Parser>
