@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/log.hpp"
+#include "core/offload.hpp"
 #include "core/time.hpp"
 
 namespace tokenbroker::store {
@@ -217,11 +218,18 @@ std::string file_store::path_for(const std::string& credential) const {
 }
 
 awaitable<result<std::optional<broker::token_bundle>>> file_store::load(const std::string& credential) {
+  // Named, not a temporary in the co_await'ed call: g++ 12 destroys such a temporary twice.
+  auto job = [this, credential] { return read_record(credential); };
+  co_return co_await offload(pool_, std::move(job));
+}
+
+result<std::optional<broker::token_bundle>> file_store::read_record(
+    const std::string& credential) const {
   auto path = path_for(credential);
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
-    if (errno == ENOENT) co_return std::optional<broker::token_bundle>{};
-    co_return io_failure("cannot read", path);
+    if (errno == ENOENT) return std::optional<broker::token_bundle>{};
+    return io_failure("cannot read", path);
   }
   std::string data;
   char buf[4096];
@@ -235,40 +243,50 @@ awaitable<result<std::optional<broker::token_bundle>>> file_store::load(const st
     // Keep the bad file for inspection; the credential starts over without it.
     auto aside = path + ".bad-" + std::to_string(std::time(nullptr));
     ::rename(path.c_str(), aside.c_str());
-    co_return make_error(errc::malformed, path + ": " + bundle.error().message + "; kept as " + aside);
+    return make_error(errc::malformed, path + ": " + bundle.error().message + "; kept as " + aside);
   }
-  co_return std::optional<broker::token_bundle>{std::move(*bundle)};
+  return std::optional<broker::token_bundle>{std::move(*bundle)};
 }
 
 awaitable<result<void>> file_store::save(const std::string& credential,
                                          const broker::token_bundle& bundle) {
-  auto path = path_for(credential);
-  auto tmp = path + ".tmp";
   auto plain = encode_bundle(bundle);
   auto sealed = seal(key_, credential, plain);
   OPENSSL_cleanse(plain.data(), plain.size());
+  auto job = [this, credential, sealed = std::move(sealed)] {
+    return write_record(credential, sealed);
+  };
+  co_return co_await offload(pool_, std::move(job));
+}
+
+result<void> file_store::write_record(const std::string& credential,
+                                      const std::string& sealed) const {
+  auto path = path_for(credential);
+  auto tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) co_return io_failure("cannot write", tmp);
-  bool ok = write_all(fd, sealed) && ::fsync(fd) == 0;
+  if (fd < 0) return io_failure("cannot write", tmp);
+  bool ok = write_all(fd, sealed) && sync_(fd) == 0;
   ::close(fd);
   if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
     auto e = io_failure("cannot write", path);
     ::unlink(tmp.c_str());
-    co_return e;
+    return e;
   }
   // The rename is durable only once the directory entry is on disk.
   int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
-    ::fsync(dfd);
+    sync_(dfd);
     ::close(dfd);
   }
-  co_return result<void>{};
+  return {};
 }
 
 awaitable<result<void>> file_store::erase(const std::string& credential) {
-  auto path = path_for(credential);
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) co_return io_failure("cannot remove", path);
-  co_return result<void>{};
+  auto job = [path = path_for(credential)]() -> result<void> {
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return io_failure("cannot remove", path);
+    return {};
+  };
+  co_return co_await offload(pool_, std::move(job));
 }
 
 }  // namespace tokenbroker::store

@@ -3,6 +3,10 @@
 // credential). Writes are crash-safe: temp file, fsync, rename, directory fsync.
 #pragma once
 
+#include <unistd.h>
+
+#include <boost/asio/thread_pool.hpp>
+#include <functional>
 #include <string>
 
 #include "core/secret.hpp"
@@ -22,6 +26,10 @@ result<std::string> open(const secret& key, const std::string& credential, std::
 std::string encode_bundle(const broker::token_bundle& b);
 result<broker::token_bundle> decode_bundle(std::string_view json);
 
+/// The file system's part of every load, save and erase runs on the store's own thread: a save
+/// waits for two fsyncs (tens of milliseconds on a busy disk), and the io_context's thread goes
+/// on serving meanwhile. One thread, so the operations reach the disk in the order they were
+/// asked for.
 class file_store final : public state_store {
  public:
   /// Creates `dir` (0700) if missing. Refuses a directory that group or others can write, or
@@ -35,10 +43,21 @@ class file_store final : public state_store {
 
   std::string path_for(const std::string& credential) const;
 
+  /// What makes a written file durable: ::fsync, or a test's stand-in (set before the first save).
+  void sync_with(std::function<int(int fd)> sync) { sync_ = std::move(sync); }
+
+  /// Finishes every operation already asked for: nothing asked to be saved is dropped.
+  ~file_store() override { pool_.join(); }
+
  private:
   file_store(std::string dir, secret key) : dir_(std::move(dir)), key_(std::move(key)) {}
+  result<std::optional<broker::token_bundle>> read_record(const std::string& credential) const;
+  result<void> write_record(const std::string& credential, const std::string& sealed) const;
+
   std::string dir_;
   secret key_;
+  std::function<int(int)> sync_ = ::fsync;
+  boost::asio::thread_pool pool_{1};
 };
 
 }  // namespace tokenbroker::store

@@ -3,11 +3,15 @@
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <filesystem>
+#include <future>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 using namespace tokenbroker;
 using namespace tokenbroker::store;
@@ -134,6 +138,81 @@ TEST_CASE("tampered_truncated_swapped_or_wrong_key_state_is_refused_and_kept_asi
     REQUIRE(other.has_value());
     expect_refused("a", **other);
   }
+}
+
+TEST_CASE("a_save_waiting_for_the_disk_leaves_the_io_thread_serving") {
+  // The daemon serves every client from one thread; a refresh's save waits for two fsyncs,
+  // which take tens of milliseconds on a busy disk. Here the disk is held until the io thread
+  // shows it went on running meanwhile.
+  tmpdir d;
+  auto fs = file_store::open_dir(d.path, key_of('k'));
+  REQUIRE(fs.has_value());
+  auto& store = **fs;
+  std::promise<void> disk;
+  auto disk_free = disk.get_future().share();
+  std::atomic<int> syncs{0};
+  std::atomic<bool> held_too_long{false};
+  store.sync_with([&](int fd) {
+    ++syncs;
+    if (disk_free.wait_for(std::chrono::seconds{10}) != std::future_status::ready)
+      held_too_long = true;  // nobody released it: the io thread was the one waiting
+    return ::fsync(fd);
+  });
+
+  net::io_context io;
+  bool saved = false, served_meanwhile = false;
+  const std::string name = "a";  // save() holds its arguments by reference until it returns
+  const auto bundle = sample();
+  net::co_spawn(io, store.save(name, bundle), [&](std::exception_ptr e, result<void> r) {
+    if (e) std::rethrow_exception(e);
+    CHECK(r.has_value());
+    saved = true;
+  });
+  auto meanwhile = [&]() -> awaitable<void> {
+    net::steady_timer t(io);
+    while (syncs == 0) {  // until the save is at the disk
+      t.expires_after(std::chrono::milliseconds{1});
+      co_await t.async_wait(net::use_awaitable);
+    }
+    served_meanwhile = !saved;
+    disk.set_value();
+  };
+  net::co_spawn(io, meanwhile(), [](std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+  });
+  io.run();
+  CHECK(served_meanwhile);
+  CHECK_FALSE(held_too_long);
+  REQUIRE(saved);
+  auto loaded = run(store.load("a"));
+  REQUIRE(loaded.has_value());
+  REQUIRE(loaded->has_value());
+  CHECK((*loaded)->refresh_token.reveal() == "refresh-XYZ-value");
+}
+
+TEST_CASE("saves_reach_the_disk_in_the_order_they_were_asked_for") {
+  tmpdir d;
+  auto fs = file_store::open_dir(d.path, key_of('k'));
+  REQUIRE(fs.has_value());
+  auto& store = **fs;
+  net::io_context io;
+  int answered = 0;
+  const std::string name = "a";
+  std::vector<broker::token_bundle> bundles(20, sample());
+  for (int i = 0; i < 20; ++i) {
+    bundles[i].refresh_token = secret{"refresh-" + std::to_string(i)};
+    net::co_spawn(io, store.save(name, bundles[i]), [&](std::exception_ptr e, result<void> r) {
+      if (e) std::rethrow_exception(e);
+      CHECK(r.has_value());
+      ++answered;
+    });
+  }
+  io.run();
+  CHECK(answered == 20);
+  auto loaded = run(store.load("a"));
+  REQUIRE(loaded.has_value());
+  REQUIRE(loaded->has_value());
+  CHECK((*loaded)->refresh_token.reveal() == "refresh-19");
 }
 
 TEST_CASE("a_state_directory_others_can_write_is_refused") {
